@@ -1,0 +1,36 @@
+"""What every command group shares: the State built by the root callback and the consoles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import typer
+from rich.console import Console
+
+from guanxi.config import Settings
+from guanxi.storage.db import Database
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class State:
+    """What the root callback hands to every command."""
+
+    settings: Settings
+    debug: bool = False
+    _db: Database | None = None
+
+    def database(self) -> Database:
+        """Open the configured database, migrating it to the newest schema first."""
+        if self._db is None:
+            self._db = Database.from_settings(self.settings)
+            self._db.migrate()
+        return self._db
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State), "the root callback sets the State"
+    return obj

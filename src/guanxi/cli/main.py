@@ -1,0 +1,81 @@
+"""The ``guanxi`` command: builds settings once, hands a Database to each command group."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from guanxi import __version__
+from guanxi.cli import customers, demo, imports
+from guanxi.cli.common import State, console, err_console, state
+from guanxi.config import Settings
+from guanxi.errors import GuanxiError
+
+app = typer.Typer(
+    name="guanxi",
+    help="Guanxi (关系): customer relationship and loyalty system for shops.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"guanxi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="GUANXI_DATABASE_URL",
+            help="Database: a SQLite file path or a SQLAlchemy URL (default guanxi.db).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """Guanxi (关系): customer relationship and loyalty system for shops."""
+    try:
+        settings = Settings(database_url=db) if db else Settings()
+    except ValidationError as exc:
+        messages = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise GuanxiError(f"configuration: {messages}") from exc
+    ctx.obj = State(settings=settings, debug=debug)
+
+
+@app.command("init")
+def init_command(ctx: typer.Context) -> None:
+    """Create or upgrade the database schema.
+
+    Example: guanxi --db shop.db init
+    """
+    database = state(ctx).database()
+    console.print(f"Database ready at {database.url.render_as_string(hide_password=True)}")
+
+
+app.add_typer(imports.app, name="import")
+app.add_typer(customers.app, name="customers")
+app.add_typer(customers.customer_app, name="customer")
+app.command("demo")(demo.demo_command)
+
+
+def run() -> None:
+    """Console-script entry: a GuanxiError becomes one red line and exit code 1."""
+    try:
+        app()
+    except GuanxiError as exc:
+        if "--debug" in sys.argv:
+            raise
+        err_console.print(f"[red]Error:[/red] {exc}", highlight=False)
+        sys.exit(1)

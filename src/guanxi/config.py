@@ -1,0 +1,62 @@
+"""Settings, read from the environment (prefix ``GUANXI_``) and passed down from entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_FILE = "guanxi.db"
+
+
+class Settings(BaseSettings):
+    """Guanxi's configuration. Every field is listed in docs/settings.md."""
+
+    model_config = SettingsConfigDict(env_prefix="GUANXI_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATABASE_FILE}",
+        description=(
+            "SQLAlchemy URL of the database. A plain file path is taken as SQLite. "
+            "PostgreSQL: postgresql+psycopg://user@host:5432/dbname"
+        ),
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="Default time zone of stores and of naive timestamps in imported files.",
+    )
+    sqlite_busy_timeout_s: float = Field(
+        default=30.0,
+        description="How long a SQLite connection waits for another writer before giving up.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"GUANXI_TIMEZONE must be an IANA zone such as Asia/Shanghai (found {value!r})"
+            ) from exc
+        return value
+
+
+def normalise_database_url(value: str) -> str:
+    """Accept a bare file path or a URL; prefer the psycopg 3 driver for PostgreSQL."""
+    value = value.strip()
+    if not value:
+        raise ValueError("GUANXI_DATABASE_URL is empty: give a SQLite file path or a URL")
+    if "://" not in value:
+        return f"sqlite:///{Path(value).expanduser()}"
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    return value

@@ -1,0 +1,287 @@
+"""SQLAlchemy 2 typed ORM models: one class per table; the docstring says what one row is.
+
+Schema changes go through Alembic (``storage/migrations``); a test checks there is no drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from guanxi.storage.types import Money, Quantity, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Store(Base):
+    """A shop location; purchases and staff belong to one."""
+
+    __tablename__ = "store"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Staff(Base):
+    """A person who serves customers: owner, manager or clerk, usually of one store."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'manager', 'clerk')", name="role_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    store: Mapped[Store | None] = relationship()
+
+
+class Customer(Base):
+    """One customer (客户/会员): a person or organisation that buys, or may buy, from the shop."""
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        CheckConstraint(
+            "birthday_month IS NULL OR birthday_month BETWEEN 1 AND 12", name="birthday_month_range"
+        ),
+        CheckConstraint(
+            "birthday_day IS NULL OR birthday_day BETWEEN 1 AND 31", name="birthday_day_range"
+        ),
+        CheckConstraint("birthday_kind IN ('solar', 'lunar')", name="birthday_kind_known"),
+        CheckConstraint("gender IN ('female', 'male', 'unknown')", name="gender_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)  # member card number
+    name: Mapped[str] = mapped_column(String(100))
+    name_pinyin: Mapped[str] = mapped_column(String(400), index=True, default="")
+    name_initials: Mapped[str] = mapped_column(String(100), index=True, default="")
+    gender: Mapped[str] = mapped_column(String(8), default="unknown")
+    phone: Mapped[str | None] = mapped_column(String(32), unique=True)  # E.164
+    phone_last4: Mapped[str | None] = mapped_column(String(4), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)  # lower-cased
+    wechat_id: Mapped[str | None] = mapped_column(String(64))
+    birthday_kind: Mapped[str] = mapped_column(String(8), default="solar")
+    birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_is_leap_month: Mapped[bool] = mapped_column(Boolean, default=False)
+    city: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="other")
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    owner_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    home_store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"), index=True)
+    communication_style: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    tags: Mapped[list[CustomerTag]] = relationship(cascade="all, delete-orphan")
+    interests: Mapped[list[CustomerInterest]] = relationship(cascade="all, delete-orphan")
+    consents: Mapped[list[Consent]] = relationship(cascade="all, delete-orphan")
+    anniversaries: Mapped[list[Anniversary]] = relationship(cascade="all, delete-orphan")
+
+
+class CustomerTag(Base):
+    """A free label on a customer (e.g. 'VIP', '孕妈'), used for search and filters."""
+
+    __tablename__ = "customer_tag"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class CustomerInterest(Base):
+    """Something a customer cares about (e.g. '茶艺', 'outdoor'), for clubs and messages."""
+
+    __tablename__ = "customer_interest"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Anniversary(Base):
+    """A date worth remembering for a customer other than the birthday (wedding, membership)."""
+
+    __tablename__ = "anniversary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(64))
+    occurs_on: Mapped[date] = mapped_column(Date)
+    calendar_kind: Mapped[str] = mapped_column(String(8), default="solar")
+
+
+class Consent(Base):
+    """The current marketing consent of one customer on one channel."""
+
+    __tablename__ = "consent"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    is_granted: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentEvent(Base):
+    """One change of consent, kept forever as evidence (who, when, how it was given)."""
+
+    __tablename__ = "consent_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    is_granted: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(64))
+
+
+class Product(Base):
+    """Something the shop sells, identified by SKU."""
+
+    __tablename__ = "product"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    list_price: Mapped[Decimal | None] = mapped_column(Money())
+
+
+class ImportBatch(Base):
+    """One run of an import: which file, when, and what it changed."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Purchase(Base):
+    """A receipt from a store: unique per store + external order id; a fact, never edited."""
+
+    __tablename__ = "purchase"
+    __table_args__ = (
+        UniqueConstraint("store_id", "external_order_id"),
+        Index("ix_purchase_customer_id_purchased_at", "customer_id", "purchased_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id"))
+    external_order_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    purchased_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    total_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    is_promotion: Mapped[bool] = mapped_column(Boolean, default=False)
+    payment_method: Mapped[str | None] = mapped_column(String(16))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    lines: Mapped[list[PurchaseLine]] = relationship(
+        cascade="all, delete-orphan", order_by="PurchaseLine.line_no"
+    )
+
+
+class PurchaseLine(Base):
+    """One line of a receipt: product, quantity, unit price, discount and the amount paid."""
+
+    __tablename__ = "purchase_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(
+        ForeignKey("purchase.id", ondelete="CASCADE"), index=True
+    )
+    line_no: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    unit_price: Mapped[Decimal] = mapped_column(Money())
+    discount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    source_line: Mapped[int | None] = mapped_column(Integer)  # line number in the import file
+
+
+class PurchaseReturn(Base):
+    """A return or refund against one purchase; its lines say what came back."""
+
+    __tablename__ = "purchase_return"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchase.id"), index=True)
+    external_return_id: Mapped[str | None] = mapped_column(String(64))
+    returned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    refund_amount: Mapped[Decimal] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    lines: Mapped[list[ReturnLine]] = relationship(cascade="all, delete-orphan")
+
+
+class ReturnLine(Base):
+    """How much of one purchase line came back, and the money refunded for it."""
+
+    __tablename__ = "return_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(
+        ForeignKey("purchase_return.id", ondelete="CASCADE"), index=True
+    )
+    purchase_line_id: Mapped[int] = mapped_column(ForeignKey("purchase_line.id"), index=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity())
+    amount: Mapped[Decimal] = mapped_column(Money())
