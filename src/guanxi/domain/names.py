@@ -8,6 +8,7 @@ below overrides the first character of a name (and of two-character compound sur
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin
 
@@ -49,6 +50,18 @@ SURNAME_READINGS: dict[str, str] = {
 }
 _COMPOUND = {k for k in SURNAME_READINGS if len(k) == 2}
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_PARTS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\u3400-\u9fff\uf900-\ufaff]+")
+
+
+@lru_cache(maxsize=65536)
+def _reading(part: str) -> str:
+    """One character's usual reading (or a run of non-Chinese text as it is), cached.
+
+    Characters are read one at a time: names rarely form dictionary phrases, and a cached
+    per-character lookup is ~30x faster than segmenting every name (imports of 100k names).
+    """
+    return " ".join(lazy_pinyin(part, style=Style.NORMAL, errors="default", v_to_u=False))
 
 
 def _syllables(name: str) -> list[str]:
@@ -59,7 +72,7 @@ def _syllables(name: str) -> list[str]:
         head, rest = [SURNAME_READINGS[name[:2]]], name[2:]
     elif name[:1] in SURNAME_READINGS:
         head, rest = [SURNAME_READINGS[name[:1]]], name[1:]
-    tail = lazy_pinyin(rest, style=Style.NORMAL, errors="default", v_to_u=False)
+    tail = [_reading(part) if _CJK.match(part) else part for part in _PARTS.findall(rest)]
     words: list[str] = []
     for part in head + tail:
         words.extend(w for w in _NON_ALNUM.split(part.lower()) if w)

@@ -1,0 +1,118 @@
+"""Purchase import throughput on SQLite, against sqlite3's own ``.import`` of the same CSV.
+
+    python bench/import_bench.py --lines 1000000
+
+Writes a deterministic purchase-lines CSV (3 lines per order, 50,000 customers, 500 SKUs, a
+mix of Chinese headers and ISO timestamps), imports it with ``guanxi import purchases`` into a
+fresh SQLite file in a child process (so its peak RSS is the importer's alone), then times
+``sqlite3 DB ".import --csv FILE bare"`` into a bare table as the floor to compare with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEADER = ["订单号", "下单时间", "手机", "客户名称", "商品", "数量", "单价", "实付金额", "门店"]
+
+
+def write_file(path: Path, lines: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    stores = ["旗舰店", "社区店"]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for i in range(lines):
+            order = i // 3
+            cust = rng.randrange(50_000) if i % 3 == 0 else cust  # noqa: F821 - set on line 0
+            day = 1 + order % 28
+            price = rng.choice(("12.50", "99.00", "168.00", "1280.00"))
+            qty = rng.choice((1, 1, 1, 2, 3))
+            w.writerow(
+                [
+                    f"P{order:08d}",
+                    f"2024-{1 + order % 12:02d}-{day:02d} {9 + order % 12:02d}:15:00",
+                    f"139{cust:08d}",
+                    f"客户{cust}",
+                    f"SKU{rng.randrange(500):04d}",
+                    qty,
+                    price,
+                    f"{float(price) * qty:.2f}",
+                    stores[order % 2],
+                ]
+            )
+
+
+def run_guanxi(db: Path, csv_path: Path) -> tuple[float, float]:
+    """Seconds and child peak RSS (MiB) of one import."""
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "guanxi", "--db", str(db), "init"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "guanxi", "--db", str(db), "import", "purchases", str(csv_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"import failed:\n{proc.stdout}\n{proc.stderr}")
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return seconds, peak_mib
+
+
+def run_sqlite3(db: Path, csv_path: Path) -> float | None:
+    exe = shutil.which("sqlite3")
+    if exe is None:
+        return None
+    start = time.perf_counter()
+    subprocess.run([exe, str(db), ".import --csv " + str(csv_path) + " bare"], check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, help="Folder to keep the files in.")
+    args = parser.parse_args()
+    folder = Path(args.keep or tempfile.mkdtemp(prefix="guanxi-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path = folder / "purchases.csv"
+    write_file(csv_path, args.lines)
+    guanxi_s, peak = run_guanxi(folder / "guanxi.db", csv_path)
+    bare_s = run_sqlite3(folder / "bare.db", csv_path)
+    rate = args.lines / guanxi_s
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
+    print(f"file: {args.lines:,} purchase lines, {csv_path.stat().st_size / 2**20:.0f} MiB")
+    print(
+        f"guanxi import purchases: {guanxi_s:.1f} s = {rate:,.0f} lines/s, "
+        f"peak RSS {peak:.0f} MiB (target >= 50,000 lines/s, < 1024 MiB)"
+    )
+    if bare_s is not None:
+        print(
+            f"sqlite3 .import into a bare table: {bare_s:.1f} s = {args.lines / bare_s:,.0f} "
+            f"lines/s; guanxi takes {guanxi_s / bare_s:.1f}x as long"
+        )
+    if not args.keep:
+        shutil.rmtree(folder)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Find customers and show one: search by name, pinyin, phone, member code, email or tag."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from guanxi.errors import InvalidInput, NotFound
+from guanxi.importers.values import normalise_phone, to_halfwidth
+from guanxi.storage.db import Database
+from guanxi.storage.models import (
+    Customer,
+    CustomerTag,
+    Product,
+    Purchase,
+    PurchaseLine,
+    PurchaseReturn,
+    Staff,
+    Store,
+)
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_DIGITS = re.compile(r"^[\d\s\-+()]+$")
+
+
+def mask_phone(phone: str | None) -> str:
+    """'+8613812345678' -> '138****5678' (China), other numbers keep only the last 4 digits."""
+    if not phone:
+        return ""
+    national = phone[3:] if phone.startswith("+86") else phone
+    if len(national) >= 8:
+        return f"{national[:3]}****{national[-4:]}"
+    return f"****{national[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHit:
+    """One search result, with why it matched (lower rank = better)."""
+
+    id: int
+    name: str
+    phone: str | None
+    code: str | None
+    rank: int
+    matched: str
+
+
+def search_customers(db: Database, query: str, *, limit: int = 20) -> list[CustomerHit]:
+    """Rank customers matching ``query``: exact name/phone/code first, then prefixes, tags."""
+    q = to_halfwidth(query).strip()
+    if not q:
+        raise InvalidInput("search for what? give a name, pinyin, phone (or its last 4), tag")
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1 (found {limit})")
+    best: dict[int, tuple[int, str]] = {}
+    with db.read() as session:
+        for rank, matched, stmt in _candidates(q):
+            for (cid,) in session.execute(stmt.limit(limit)):
+                if cid not in best or rank < best[cid][0]:
+                    best[cid] = (rank, matched)
+        if not best:
+            return []
+        rows = {
+            c.id: c
+            for c in session.execute(
+                select(
+                    Customer.id, Customer.name, Customer.phone, Customer.code, Customer.name_pinyin
+                ).where(Customer.id.in_(best))
+            )
+        }
+    ordered = sorted(best, key=lambda cid: (best[cid][0], len(rows[cid].name_pinyin), cid))
+    return [
+        CustomerHit(cid, rows[cid].name, rows[cid].phone, rows[cid].code, *best[cid])
+        for cid in ordered[:limit]
+    ]
+
+
+def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
+    """(rank, why, statement selecting customer ids) for each way ``q`` may match."""
+    ids = select(Customer.id)
+    out: list[tuple[int, str, Select[Any]]] = [
+        (0, "member code", ids.where(Customer.code == q)),
+        (5, "tag", select(CustomerTag.customer_id).where(CustomerTag.name == q)),
+    ]
+    if "@" in q:
+        out.append((0, "email", ids.where(Customer.email == q.lower())))
+    if _DIGITS.match(q):
+        digits = re.sub(r"\D", "", q)
+        if len(digits) == 4:
+            out.append((2, "phone ends with", ids.where(Customer.phone_last4 == digits)))
+        else:
+            with contextlib.suppress(ValueError):
+                out.append((0, "phone", ids.where(Customer.phone == normalise_phone(q))))
+            if len(digits) >= 5:
+                out.append((3, "phone ends with", ids.where(Customer.phone.endswith(digits))))
+        return out
+    if _CJK.search(q):
+        out += [
+            (0, "name", ids.where(Customer.name == q)),
+            (1, "name starts with", ids.where(Customer.name.startswith(q, autoescape=True))),
+            (3, "name contains", ids.where(Customer.name.contains(q, autoescape=True))),
+        ]
+        return out
+    key = re.sub(r"[^0-9a-z]", "", q.lower())
+    if key:
+        out += [
+            (1, "pinyin", ids.where(Customer.name_pinyin == key)),
+            (1, "initials", ids.where(Customer.name_initials == key)),
+            (
+                2,
+                "pinyin starts with",
+                ids.where(Customer.name_pinyin.startswith(key, autoescape=True)),
+            ),
+            (
+                2,
+                "initials start with",
+                ids.where(Customer.name_initials.startswith(key, autoescape=True)),
+            ),
+        ]
+    return out
+
+
+@dataclass(frozen=True)
+class PurchaseSummary:
+    """A customer's purchase history in figures; returns are netted out of spend."""
+
+    purchases: int = 0
+    gross_spend: Decimal = Decimal(0)
+    refunds: Decimal = Decimal(0)
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    top_categories: list[tuple[str, Decimal]] = field(default_factory=list)
+    recent: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def net_spend(self) -> Decimal:
+        return self.gross_spend - self.refunds
+
+    @property
+    def average_order(self) -> Decimal:
+        if not self.purchases:
+            return Decimal(0)
+        return (self.gross_spend / self.purchases).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    """Everything the archive holds on one customer, for display."""
+
+    customer: dict[str, Any]
+    tags: list[str]
+    interests: list[str]
+    consents: dict[str, bool]
+    owner_staff: str | None
+    home_store: str | None
+    referred_by: str | None
+    summary: PurchaseSummary
+
+
+def get_customer_detail(db: Database, customer_id: int) -> CustomerDetail:
+    """The customer's profile and purchase summary; NotFound if there is no such customer."""
+    with db.read() as session:
+        c = session.get(Customer, customer_id)
+        if c is None:
+            raise NotFound(
+                f"customer {customer_id} does not exist: find the id with 'guanxi customers search'"
+            )
+        data = {col.key: getattr(c, col.key) for col in Customer.__table__.columns}
+        referrer = session.get(Customer, c.referred_by_id) if c.referred_by_id else None
+        return CustomerDetail(
+            customer=data,
+            tags=sorted(t.name for t in c.tags),
+            interests=sorted(i.name for i in c.interests),
+            consents={k.channel: k.is_granted for k in c.consents},
+            owner_staff=_name(session, Staff, c.owner_staff_id),
+            home_store=_name(session, Store, c.home_store_id),
+            referred_by=referrer.name if referrer else None,
+            summary=_purchase_summary(session, customer_id),
+        )
+
+
+def _name(session: Session, model: type[Staff] | type[Store], key: int | None) -> str | None:
+    if key is None:
+        return None
+    return session.execute(select(model.name).where(model.id == key)).scalar()
+
+
+def _purchase_summary(session: Session, customer_id: int) -> PurchaseSummary:
+    totals = session.execute(
+        select(
+            func.count(Purchase.id),
+            func.sum(Purchase.total_amount),
+            func.min(Purchase.purchased_at),
+            func.max(Purchase.purchased_at),
+        ).where(Purchase.customer_id == customer_id)
+    ).one()
+    refunds = session.execute(
+        select(func.coalesce(func.sum(PurchaseReturn.refund_amount), 0))
+        .join(Purchase, Purchase.id == PurchaseReturn.purchase_id)
+        .where(Purchase.customer_id == customer_id)
+    ).scalar_one()
+    categories = session.execute(
+        select(Product.category, func.sum(PurchaseLine.amount).label("spend"))
+        .join(PurchaseLine, PurchaseLine.product_id == Product.id)
+        .join(Purchase, Purchase.id == PurchaseLine.purchase_id)
+        .where(Purchase.customer_id == customer_id)
+        .group_by(Product.category)
+        .order_by(func.sum(PurchaseLine.amount).desc())
+        .limit(3)
+    ).all()
+    recent = session.execute(
+        select(
+            Purchase.external_order_id,
+            Purchase.purchased_at,
+            Purchase.total_amount,
+            Store.name.label("store"),
+        )
+        .join(Store, Store.id == Purchase.store_id)
+        .where(Purchase.customer_id == customer_id)
+        .order_by(Purchase.purchased_at.desc())
+        .limit(5)
+    ).all()
+    return PurchaseSummary(
+        purchases=totals[0],
+        gross_spend=_money(totals[1]),
+        refunds=_money(refunds),
+        first_at=totals[2],
+        last_at=totals[3],
+        top_categories=[(cat or "-", _money(spend)) for cat, spend in categories],
+        recent=[dict(r._mapping) for r in recent],
+    )
+
+
+def _money(fen_or_decimal: object) -> Decimal:
+    """Aggregates over Money columns come back as Decimal or as raw integer fen."""
+    if fen_or_decimal is None:
+        return Decimal(0)
+    if isinstance(fen_or_decimal, Decimal):
+        return fen_or_decimal
+    return Decimal(int(str(fen_or_decimal))).scaleb(-2)

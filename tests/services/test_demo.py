@@ -1,0 +1,327 @@
+"""The demo shop: deterministic, believable, consistent, and usable afterwards on both databases."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+import pytest
+from sqlalchemy import func, select
+
+from guanxi.domain.customers import Birthday, CalendarKind, Channel
+from guanxi.domain.names import name_keys
+from guanxi.errors import Conflict, InvalidInput
+from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
+from guanxi.storage.db import Database
+from guanxi.storage.models import (
+    Base,
+    Consent,
+    ConsentEvent,
+    Customer,
+    Purchase,
+    PurchaseLine,
+    PurchaseReturn,
+    ReturnLine,
+    Staff,
+)
+
+SMALL = 400
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def demo(db: Database) -> tuple[Database, DemoSummary]:
+    """The database with a small demo shop in it, and the build's summary."""
+    return db, build_demo(db, customers=SMALL)
+
+
+def digest(database: Database) -> str:
+    """A hash of every row of every table (rows sorted, so collation does not matter)."""
+    h = hashlib.sha256()
+    with database.read() as session:
+        for table in Base.metadata.sorted_tables:
+            rows = sorted(repr(tuple(row)) for row in session.execute(select(table)))
+            h.update(f"{table.name}:{len(rows)}\n".encode())
+            for row in rows:
+                h.update(row.encode())
+    return h.hexdigest()
+
+
+def count(database: Database, model: type[Base]) -> int:
+    with database.read() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_counts_are_in_the_expected_ranges(demo: tuple[Database, DemoSummary]) -> None:
+    db, s = demo
+    assert (s.stores, s.staff, s.customers) == (2, 7, SMALL)
+    assert 55 <= s.products <= 70
+    assert SMALL * 12 * 0.7 <= s.purchase_lines <= SMALL * 12 * 1.3
+    assert SMALL * 3 <= s.purchases <= s.purchase_lines
+    assert 0.005 * s.purchases <= s.returns <= 0.03 * s.purchases
+    assert 0.08 <= s.referred_customers / SMALL <= 0.22
+    assert 0.06 <= s.lunar_birthday_share <= 0.2
+    assert 0.5 <= s.consent_share <= 0.95
+    assert s.owner_name and s.revenue > 0 and s.refunds > 0
+    assert s.first_purchase is not None and s.last_purchase is not None
+    assert DEMO_END - timedelta(days=3 * 366) < s.first_purchase <= s.last_purchase <= DEMO_END
+    assert count(db, Customer) == s.customers
+    assert count(db, Purchase) == s.purchases
+    assert count(db, PurchaseLine) == s.purchase_lines
+    assert count(db, PurchaseReturn) == s.returns
+    with db.read() as session:
+        owners = session.scalars(select(Staff).where(Staff.role == "owner")).all()
+        assert [o.name for o in owners] == [s.owner_name] and owners[0].store_id is None
+        labels = [label for label, _ in s.rows()]
+        assert "Customers" in labels and "Owner" in labels
+
+
+def test_same_seed_gives_the_same_rows(db: Database, sqlite_template: Path, tmp_path: Path) -> None:
+    path = tmp_path / "second.db"
+    shutil.copyfile(sqlite_template, path)
+    other = Database(f"sqlite:///{path}")
+    try:
+        assert build_demo(db, customers=150, seed=7) == build_demo(other, customers=150, seed=7)
+        assert digest(db) == digest(other)  # on PostgreSQL too: same rows as on SQLite
+    finally:
+        other.dispose()
+
+
+def test_another_seed_gives_another_shop(sqlite_db: Database, tmp_path: Path) -> None:
+    first = build_demo(sqlite_db, customers=100, seed=1)
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    other.migrate()
+    try:
+        assert build_demo(other, customers=100, seed=2) != first
+    finally:
+        other.dispose()
+
+
+def test_totals_are_the_sum_of_their_lines(demo: tuple[Database, DemoSummary]) -> None:
+    db, s = demo
+    with db.read() as session:
+        sums = dict(
+            session.execute(
+                select(PurchaseLine.purchase_id, func.sum(PurchaseLine.amount)).group_by(
+                    PurchaseLine.purchase_id
+                )
+            ).all()
+        )
+        purchases = session.scalars(select(Purchase)).all()
+        for p in purchases:
+            assert sums[p.id] == p.total_amount  # summed in SQL, as integer fen
+        for line in session.scalars(select(PurchaseLine)):
+            assert line.amount == line.quantity * line.unit_price - line.discount
+            assert 0 <= line.discount < line.quantity * line.unit_price
+        refunds = sum(
+            (r.refund_amount for r in session.scalars(select(PurchaseReturn))), Decimal(0)
+        )
+    assert s.revenue == sum((p.total_amount for p in purchases), Decimal(0)) - refunds
+
+
+def test_receipts_look_like_a_real_pos(demo: tuple[Database, DemoSummary]) -> None:
+    db, _ = demo
+    with db.read() as session:
+        purchases = session.scalars(select(Purchase).order_by(Purchase.id)).all()
+        staff_store = dict(session.execute(select(Staff.id, Staff.store_id)).all())
+    assert [p.purchased_at for p in purchases] == sorted(p.purchased_at for p in purchases)
+    numbers = [(p.store_id, p.external_order_id) for p in purchases]
+    assert len(set(numbers)) == len(numbers)
+    for p in purchases:
+        local = p.purchased_at.astimezone(SHANGHAI)
+        code = "SH01" if p.store_id == 1 else "SH02"
+        assert re.fullmatch(rf"{code}-{local:%Y%m%d}-\d{{4}}", p.external_order_id)
+        assert 10 <= local.hour < 21
+        assert staff_store[p.staff_id] == p.store_id
+    promotions = sum(p.is_promotion for p in purchases)
+    assert 0.03 * len(purchases) < promotions < 0.4 * len(purchases)
+    assert len({p.payment_method for p in purchases}) >= 5
+
+
+def test_referral_chains_point_to_earlier_customers(demo: tuple[Database, DemoSummary]) -> None:
+    db, s = demo
+    with db.read() as session:
+        customers = {c.id: c for c in session.scalars(select(Customer))}
+    referred = [c for c in customers.values() if c.referred_by_id is not None]
+    assert len(referred) == s.referred_customers > 0
+    depths = []
+    for c in customers.values():
+        assert (c.source == "referral") == (c.referred_by_id is not None)
+        depth, at = 0, c
+        while at.referred_by_id is not None:
+            referrer = customers[at.referred_by_id]
+            assert referrer.id < at.id and referrer.created_at < at.created_at
+            depth, at = depth + 1, referrer
+        depths.append(depth)
+    assert 2 <= max(depths) <= 4
+    assert {c.source for c in customers.values()} >= {"walk_in", "referral", "online", "event"}
+
+
+def test_birthdays_are_valid_and_some_lunar_in_leap_months(
+    demo: tuple[Database, DemoSummary],
+) -> None:
+    db, s = demo
+    with db.read() as session:
+        customers = session.scalars(select(Customer)).all()
+    known = [c for c in customers if c.birthday_month is not None]
+    assert 0.7 <= len(known) / len(customers) <= 0.9
+    for c in known:
+        assert c.birthday_day is not None
+        Birthday(  # raises InvalidInput for an impossible date
+            c.birthday_month,
+            c.birthday_day,
+            CalendarKind(c.birthday_kind),
+            c.birthday_year,
+            c.birthday_is_leap_month,
+        )
+    lunar = [c for c in known if c.birthday_kind == "lunar"]
+    assert len(lunar) / len(customers) == pytest.approx(s.lunar_birthday_share)
+    assert any(c.birthday_is_leap_month for c in lunar)
+    assert not any(c.birthday_is_leap_month for c in known if c.birthday_kind == "solar")
+    assert all(c.birthday_kind == "solar" for c in customers if c.birthday_month is None)
+
+
+def test_consents_match_their_history(demo: tuple[Database, DemoSummary]) -> None:
+    db, s = demo
+    with db.read() as session:
+        consents = session.scalars(select(Consent)).all()
+        events = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
+        created = dict(session.execute(select(Customer.id, Customer.created_at)).all())
+    latest = {(e.customer_id, e.channel): e for e in sorted(events, key=lambda e: e.at)}
+    assert len(latest) == len(consents) < len(events)  # a few were withdrawn later
+    for c in consents:
+        e = latest[c.customer_id, c.channel]
+        assert (c.is_granted, c.changed_at, c.source) == (e.is_granted, e.at, e.source)
+        assert c.source.startswith("demo: ") and c.changed_at >= created[c.customer_id]
+    for channel in Channel:
+        granted = {c.is_granted for c in consents if c.channel == channel.value}
+        assert granted == {True, False}, channel
+    consenting = {c.customer_id for c in consents if c.is_granted}
+    assert len(consenting) / s.customers == pytest.approx(s.consent_share)
+
+
+def test_contacts_are_unique_and_well_formed(demo: tuple[Database, DemoSummary]) -> None:
+    db, _ = demo
+    with db.read() as session:
+        customers = session.scalars(select(Customer)).all()
+    phones = [c.phone for c in customers]
+    assert len(set(phones)) == len(phones)
+    for c in customers:
+        assert c.phone is not None and re.fullmatch(r"\+861[3-9]\d{9}", c.phone)
+        assert phonenumbers.is_valid_number(phonenumbers.parse(c.phone))
+        assert c.phone_last4 == c.phone[-4:]
+        assert (c.name_pinyin, c.name_initials) == name_keys(c.name)
+        assert c.email is None or c.email == c.email.lower()
+        assert c.owner_staff_id is None or c.home_store_id is not None
+    emails = [c.email for c in customers if c.email]
+    assert len(set(emails)) == len(emails) and 0.3 < len(emails) / len(customers) < 0.5
+    assert 0.5 < sum(c.wechat_id is not None for c in customers) / len(customers) < 0.7
+    assert 0.35 < sum(c.communication_style is not None for c in customers) / len(customers) < 0.65
+
+
+def test_returns_refund_what_came_back(demo: tuple[Database, DemoSummary]) -> None:
+    db, _ = demo
+    with db.read() as session:
+        returns = session.scalars(select(PurchaseReturn)).all()
+        lines = {line.id: line for line in session.scalars(select(PurchaseLine))}
+        bought = dict(session.execute(select(Purchase.id, Purchase.purchased_at)).all())
+        by_return: dict[int, list[ReturnLine]] = {}
+        for rl in session.scalars(select(ReturnLine)):
+            by_return.setdefault(rl.return_id, []).append(rl)
+    for r in returns:
+        back = by_return[r.id]
+        assert r.refund_amount == sum((rl.amount for rl in back), Decimal(0))
+        assert r.returned_at > bought[r.purchase_id]
+        for rl in back:
+            line = lines[rl.purchase_line_id]
+            assert line.purchase_id == r.purchase_id and 0 < rl.quantity <= line.quantity
+            assert rl.amount <= line.amount
+
+
+def test_ids_continue_after_the_demo(demo: tuple[Database, DemoSummary]) -> None:
+    db, s = demo
+    with db.write() as session:
+        customer = Customer(name="新客", name_pinyin="xinke", name_initials="xk")
+        session.add(customer)
+        session.flush()
+        purchase = Purchase(
+            store_id=1,
+            external_order_id="SH01-AFTER-DEMO",
+            customer_id=customer.id,
+            purchased_at=datetime(2026, 11, 1, 3, tzinfo=UTC),
+            total_amount=Decimal("68.00"),
+            lines=[
+                PurchaseLine(
+                    line_no=1,
+                    product_id=1,
+                    quantity=Decimal(1),
+                    unit_price=Decimal("68.00"),
+                    amount=Decimal("68.00"),
+                )
+            ],
+        )
+        events = session.scalar(select(func.count()).select_from(ConsentEvent))
+        event = ConsentEvent(
+            customer_id=customer.id,
+            channel="sms",
+            is_granted=True,
+            at=customer.created_at,
+            source="test",
+        )
+        session.add_all([purchase, event])
+        session.flush()
+        assert customer.id == s.customers + 1
+        assert purchase.id == s.purchases + 1
+        assert purchase.lines[0].id == s.purchase_lines + 1
+        assert event.id == (events or 0) + 1
+
+
+def test_a_database_with_customers_is_refused(demo: tuple[Database, DemoSummary]) -> None:
+    db, s = demo
+    before = digest(db)
+    with pytest.raises(Conflict, match="already holds 400 customers"):
+        build_demo(db, customers=10)
+    assert digest(db) == before
+
+
+def test_a_size_below_one_is_refused(sqlite_db: Database) -> None:
+    with pytest.raises(InvalidInput):
+        build_demo(sqlite_db, customers=0)
+
+
+def test_another_end_date_moves_the_history(sqlite_db: Database) -> None:
+    s = build_demo(sqlite_db, customers=60, end=date(2024, 2, 29))
+    assert s.last_purchase is not None and s.first_purchase is not None
+    assert date(2021, 3, 1) <= s.first_purchase <= s.last_purchase <= date(2024, 2, 29)
+
+
+def test_full_size_demo(sqlite_db: Database) -> None:
+    started = time.perf_counter()
+    s = build_demo(sqlite_db)
+    elapsed = time.perf_counter() - started
+    assert s.customers == 5000
+    assert 51_000 <= s.purchase_lines <= 69_000  # 60,000 ± 15 %
+    assert elapsed < 20, f"the default demo took {elapsed:.1f} s"
+    with sqlite_db.read() as session:
+        names = session.scalars(select(Customer.name)).all()
+        feb29 = session.scalar(
+            select(func.count())
+            .select_from(Customer)
+            .where(Customer.birthday_kind == "solar", Customer.birthday_month == 2)
+            .where(Customer.birthday_day == 29)
+        )
+        lunar30 = session.scalar(
+            select(func.count())
+            .select_from(Customer)
+            .where(Customer.birthday_kind == "lunar", Customer.birthday_day == 30)
+        )
+    surnames = {name[:2] for name in names} | {name[:1] for name in names}
+    assert {"欧阳", "司马", "单", "曾", "解", "区"} <= surnames
+    assert feb29 and lunar30
