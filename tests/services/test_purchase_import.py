@@ -249,3 +249,24 @@ def test_same_order_id_in_two_stores_is_two_purchases(db: Database, tmp_path: Pa
     path = write_csv(tmp_path / "p.csv", HEADER, rows)
     assert import_purchases(db, path, options()).committed
     assert count(db, Purchase) == 2
+
+
+def test_member_code_new_but_phone_known_links_to_that_customer(
+    db: Database, tmp_path: Path
+) -> None:
+    cid = make_customer(db, name="张三", phone="+8613812345678")
+    path = write_csv(
+        tmp_path / "p.csv",
+        ["单号", "日期", "会员卡号", "手机", "商品", "金额"],
+        [
+            ["1", "2024-01-01", "VIP-9", "13812345678", "T1", "10"],
+            ["2", "2024-01-02", "VIP-7", "13900001111", "T1", "10"],
+            ["3", "2024-01-03", "VIP-8", "13900001111", "T1", "10"],  # same person, new card
+        ],
+    )
+    report = import_purchases(db, path, options())
+    assert report.committed, report.errors
+    assert report.created["customers"] == 1
+    with db.read() as s:
+        owners = s.execute(select(Purchase.customer_id).order_by(Purchase.id)).scalars().all()
+        assert owners[0] == cid and owners[1] == owners[2] != cid

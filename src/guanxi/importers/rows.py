@@ -272,7 +272,10 @@ class PurchaseRowParser:
                 except ValueError as exc:
                     errors.append(CellError(self.cmap.headers[i], raw, str(exc)))
         for indexes, column, reason in self.required:
-            if not any(cells[i] for i in indexes):
+            for i in indexes:
+                if cells[i]:
+                    break
+            else:
                 errors.append(CellError(column, "", reason))
         if errors:
             return errors

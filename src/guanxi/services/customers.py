@@ -82,6 +82,13 @@ def search_customers(db: Database, query: str, *, limit: int = 20) -> list[Custo
     ]
 
 
+def _prefix(column: Any, text: str) -> Any:
+    """column LIKE 'text%' with the pattern bound whole, so SQLite can use the index
+    (SQLAlchemy's startswith() builds `LIKE :p || '%'`, which defeats the LIKE optimisation)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")
+
+
 def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
     """(rank, why, statement selecting customer ids) for each way ``q`` may match."""
     ids = select(Customer.id)
@@ -104,7 +111,7 @@ def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
     if _CJK.search(q):
         out += [
             (0, "name", ids.where(Customer.name == q)),
-            (1, "name starts with", ids.where(Customer.name.startswith(q, autoescape=True))),
+            (1, "name starts with", ids.where(_prefix(Customer.name, q))),
             (3, "name contains", ids.where(Customer.name.contains(q, autoescape=True))),
         ]
         return out
@@ -116,12 +123,12 @@ def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
             (
                 2,
                 "pinyin starts with",
-                ids.where(Customer.name_pinyin.startswith(key, autoescape=True)),
+                ids.where(_prefix(Customer.name_pinyin, key)),
             ),
             (
                 2,
                 "initials start with",
-                ids.where(Customer.name_initials.startswith(key, autoescape=True)),
+                ids.where(_prefix(Customer.name_initials, key)),
             ),
         ]
     return out

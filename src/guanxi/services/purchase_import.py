@@ -9,7 +9,7 @@ products. With ``skip_bad_rows``, an order with any bad line is left out whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -146,7 +146,8 @@ class _PurchaseWriter:
             return
         self._resolve_customers(rows)
         self._resolve_products(rows)
-        keys = [(self.directory.store(r.store), r.order_id) for r in rows]
+        stores, store = self.directory.stores, self.directory.store
+        keys = [(stores.get(r.store or "") or store(r.store), r.order_id) for r in rows]
         self._resolve_orders(rows, keys)
         values: list[tuple[object, ...]] = []
         for row, key in zip(rows, keys, strict=True):
@@ -172,24 +173,48 @@ class _PurchaseWriter:
         return False
 
     def _resolve_customers(self, rows: list[PurchaseLineRow]) -> None:
-        wanted: dict[tuple[str, str], PurchaseLineRow] = {}
+        """Find each line's customer by member code, then phone, then email; create the
+        customers nobody knows, one per person even if lines name them differently."""
+        cache = self.customers
+        pending: dict[tuple[str, str], PurchaseLineRow] = {}
         for r in rows:
             key = _customer_key(r)
-            if key not in self.customers:
-                wanted.setdefault(key, r)
+            if key not in cache:
+                pending.setdefault(key, r)
+        if not pending:
+            return
+        self._prefetch_customers(pending.values())
+        new: list[PurchaseLineRow] = []
+        claimed: dict[tuple[str, str], int] = {}  # identifier -> index in new
+        aliases: list[tuple[tuple[str, str], int]] = []
+        for key, r in pending.items():
+            idents = _identifiers(r)
+            found = next((cache[i] for i in idents if i in cache), None)
+            if found is not None:
+                cache[key] = found  # e.g. an unknown member code whose phone is known
+                continue
+            twin = next((claimed[i] for i in idents if i in claimed), None)
+            if twin is None:
+                claimed.update((i, len(new)) for i in idents)
+                new.append(r)
+            else:
+                aliases.append((key, twin))
+        ids = self._create_customers(new) if new else []
+        for key, twin in aliases:
+            cache[key] = ids[twin]
+
+    def _prefetch_customers(self, rows: Iterable[PurchaseLineRow]) -> None:
+        wanted = {i for r in rows for i in _identifiers(r) if i not in self.customers}
         for field in ("code", "phone", "email"):
-            values = [k[1] for k in wanted if k[0] == field]
+            values = [v for f, v in wanted if f == field]
             column = getattr(Customer, field)
             for i in range(0, len(values), 500):
                 for cid, value in self.session.execute(
                     select(Customer.id, column).where(column.in_(values[i : i + 500]))
                 ):
                     self.customers[(field, value)] = cid
-        new = [r for k, r in wanted.items() if k not in self.customers]
-        if new:
-            self._create_customers(new)
 
-    def _create_customers(self, rows: list[PurchaseLineRow]) -> None:
+    def _create_customers(self, rows: list[PurchaseLineRow]) -> list[int]:
         ids = self.ids.take(CUSTOMER, len(rows))
         values: list[tuple[object, ...]] = []
         for r, cid in zip(rows, ids, strict=True):
@@ -200,9 +225,10 @@ class _PurchaseWriter:
                 r.phone[-4:] if r.phone else None, r.email, "import", "{}", self.created_at,
                 self.created_at, "unknown", "solar", False,
             ))  # fmt: skip
-            self.customers[_customer_key(r)] = cid
+            self.customers.update((i, cid) for i in _identifiers(r))
         INSERT_CUSTOMERS(self.session, values)
         self._created("customers", len(rows))
+        return ids
 
     def _resolve_products(self, rows: list[PurchaseLineRow]) -> None:
         wanted = {r.sku: r for r in rows if r.sku not in self.products}
@@ -308,7 +334,20 @@ def _same(moment: datetime) -> object:
     return moment
 
 
+def _identifiers(r: PurchaseLineRow) -> list[tuple[str, str]]:
+    """Every way the line names its customer, strongest first."""
+    out = []
+    if r.customer_code:
+        out.append(("code", r.customer_code))
+    if r.phone:
+        out.append(("phone", r.phone))
+    if r.email:
+        out.append(("email", r.email))
+    return out
+
+
 def _customer_key(r: PurchaseLineRow) -> tuple[str, str]:
+    """The line's strongest customer identifier (the cache key for its customer)."""
     if r.customer_code:
         return ("code", r.customer_code)
     if r.phone:

@@ -89,7 +89,7 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str | None] = mapped_column(String(64), unique=True)  # member card number
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), index=True)
     name_pinyin: Mapped[str] = mapped_column(String(400), index=True, default="")
     name_initials: Mapped[str] = mapped_column(String(100), index=True, default="")
     gender: Mapped[str] = mapped_column(String(8), default="unknown")

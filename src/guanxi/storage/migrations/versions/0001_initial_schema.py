@@ -139,6 +139,7 @@ def upgrade() -> None:
             batch_op.f("ix_customer_name_initials"), ["name_initials"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_customer_name_pinyin"), ["name_pinyin"], unique=False)
+        batch_op.create_index(batch_op.f("ix_customer_name"), ["name"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_customer_owner_staff_id"), ["owner_staff_id"], unique=False
         )
@@ -399,6 +400,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customer_referred_by_id"))
         batch_op.drop_index(batch_op.f("ix_customer_phone_last4"))
         batch_op.drop_index(batch_op.f("ix_customer_owner_staff_id"))
+        batch_op.drop_index(batch_op.f("ix_customer_name"))
         batch_op.drop_index(batch_op.f("ix_customer_name_pinyin"))
         batch_op.drop_index(batch_op.f("ix_customer_name_initials"))
         batch_op.drop_index(batch_op.f("ix_customer_home_store_id"))
