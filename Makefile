@@ -7,7 +7,7 @@ DEMO_DB ?= demo.db
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint fix typecheck serve migrate bench stress clean
+.PHONY: help install demo test lint fix migrate docs bench stress clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ fix: $(STAMP)  ## Apply ruff's fixes and formatting
 
 migrate: $(STAMP)  ## Create or upgrade the database named by GUANXI_DATABASE_URL (default guanxi.db)
 	$(BIN)/guanxi init
+
+docs: $(STAMP)  ## Regenerate docs/cli.md from the commands' --help
+	$(BIN)/python -m guanxi.cli.reference > docs/cli.md
 
 bench: $(STAMP)  ## Run the benchmarks at a quick size
 	$(BIN)/python bench/import_bench.py --lines 200000
