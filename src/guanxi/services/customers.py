@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from guanxi.errors import InvalidInput, NotFound
@@ -60,11 +60,17 @@ def search_customers(db: Database, query: str, *, limit: int = 20) -> list[Custo
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1 (found {limit})")
     best: dict[int, tuple[int, str]] = {}
+    candidates = _candidates(q)
+    branches = []
+    for i, (_, _, stmt) in enumerate(candidates):
+        sub = stmt.limit(limit).subquery()
+        branches.append(select(literal(i).label("k"), next(iter(sub.c)).label("cid")))
     with db.read() as session:
-        for rank, matched, stmt in _candidates(q):
-            for (cid,) in session.execute(stmt.limit(limit)):
-                if cid not in best or rank < best[cid][0]:
-                    best[cid] = (rank, matched)
+        # One round trip: every way of matching, each limited, in a UNION ALL.
+        for k, cid in session.execute(union_all(*branches)):
+            rank, matched, _ = candidates[k]
+            if cid not in best or rank < best[cid][0]:
+                best[cid] = (rank, matched)
         if not best:
             return []
         rows = {
@@ -105,7 +111,7 @@ def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
         else:
             with contextlib.suppress(ValueError):
                 out.append((0, "phone", ids.where(Customer.phone == normalise_phone(q))))
-            if len(digits) >= 5:
+            if 5 <= len(digits) < 11:  # a full number needs no suffix scan
                 out.append((3, "phone ends with", ids.where(Customer.phone.endswith(digits))))
         return out
     if _CJK.search(q):

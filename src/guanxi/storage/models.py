@@ -85,13 +85,19 @@ class Customer(Base):
         ),
         CheckConstraint("birthday_kind IN ('solar', 'lunar')", name="birthday_kind_known"),
         CheckConstraint("gender IN ('female', 'male', 'unknown')", name="gender_known"),
+        # Prefix search (LIKE 'zs%') can use these on PostgreSQL only with pattern ops
+        # (its collation is not bytewise); SQLite ignores the option.
+        *(
+            Index(f"ix_customer_{col}", col, postgresql_ops={col: "varchar_pattern_ops"})
+            for col in ("name", "name_pinyin", "name_initials")
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str | None] = mapped_column(String(64), unique=True)  # member card number
-    name: Mapped[str] = mapped_column(String(100), index=True)
-    name_pinyin: Mapped[str] = mapped_column(String(400), index=True, default="")
-    name_initials: Mapped[str] = mapped_column(String(100), index=True, default="")
+    name: Mapped[str] = mapped_column(String(100))
+    name_pinyin: Mapped[str] = mapped_column(String(400), default="")
+    name_initials: Mapped[str] = mapped_column(String(100), default="")
     gender: Mapped[str] = mapped_column(String(8), default="unknown")
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)  # E.164
     phone_last4: Mapped[str | None] = mapped_column(String(4), index=True)

@@ -136,10 +136,23 @@ def upgrade() -> None:
             batch_op.f("ix_customer_home_store_id"), ["home_store_id"], unique=False
         )
         batch_op.create_index(
-            batch_op.f("ix_customer_name_initials"), ["name_initials"], unique=False
+            batch_op.f("ix_customer_name_initials"),
+            ["name_initials"],
+            unique=False,
+            postgresql_ops={"name_initials": "varchar_pattern_ops"},
         )
-        batch_op.create_index(batch_op.f("ix_customer_name_pinyin"), ["name_pinyin"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customer_name"), ["name"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_customer_name_pinyin"),
+            ["name_pinyin"],
+            unique=False,
+            postgresql_ops={"name_pinyin": "varchar_pattern_ops"},
+        )
+        batch_op.create_index(
+            batch_op.f("ix_customer_name"),
+            ["name"],
+            unique=False,
+            postgresql_ops={"name": "varchar_pattern_ops"},
+        )
         batch_op.create_index(
             batch_op.f("ix_customer_owner_staff_id"), ["owner_staff_id"], unique=False
         )
