@@ -154,6 +154,8 @@ def test_reimporting_the_same_file_changes_nothing(db: Database, tmp_path: Path)
     again = import_purchases(db, path, options())
     assert again.committed
     assert (again.inserted, again.unchanged, again.rejected) == (0, 5, 0)
+    assert any("already imported" in w for w in again.warnings)
+    assert not any("already imported" in w for w in first.warnings)
     assert (count(db, Purchase), count(db, PurchaseLine), count(db, Customer)) == before
 
 

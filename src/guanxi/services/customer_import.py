@@ -48,7 +48,7 @@ def import_customers(db: Database, path: Path, options: ImportOptions) -> Import
             table.header, CUSTOMER_FIELDS, overrides=options.mapping, required=(IDENTITY,)
         )
         report.encoding, report.columns = table.encoding, cmap.describe()
-        batch_id = start_batch(session, ImportKind.CUSTOMERS, path)
+        batch_id = start_batch(session, report)
         name_column = cmap.headers[cmap.fields["name"]] if "name" in cmap.fields else "name"
         writer = _CustomerWriter(session, report, options, path.name, name_column)
         tz = ZoneInfo(options.timezone)

@@ -109,21 +109,25 @@ def chunked(rows: Iterator[tuple[int, list[str]]], size: int = CHUNK) -> Iterato
         yield batch
 
 
-def start_batch(session: Session, kind: ImportKind, path: Path) -> int:
-    """Record the import run; the row is rolled back with everything else on failure."""
+def start_batch(session: Session, report: ImportReport) -> int:
+    """Record the import run (rolled back with everything else on failure); warn when the
+    same file was imported before, since a re-import then changes nothing."""
     now = datetime.now(UTC)
-    return int(
-        session.execute(
-            insert(ImportBatch).returning(ImportBatch.id),
-            {
-                "kind": kind.value,
-                "filename": path.name,
-                "sha256": sha256_of(path),
-                "started_at": now,
-                "finished_at": now,
-            },
-        ).scalar_one()
-    )
+    digest = sha256_of(report.path)
+    before = session.execute(
+        select(ImportBatch.finished_at)
+        .where(ImportBatch.sha256 == digest, ImportBatch.kind == report.kind.value)
+        .order_by(ImportBatch.id.desc())
+        .limit(1)
+    ).scalar()
+    if before is not None:
+        report.warnings.append(
+            f"this file was already imported on {before:%Y-%m-%d %H:%M} UTC; "
+            "rows already in Guanxi are left unchanged"
+        )
+    values = {"kind": report.kind.value, "filename": report.path.name, "sha256": digest,
+              "started_at": now, "finished_at": now}  # fmt: skip
+    return int(session.execute(insert(ImportBatch).returning(ImportBatch.id), values).scalar_one())
 
 
 def finish_batch(session: Session, batch_id: int, report: ImportReport) -> None:

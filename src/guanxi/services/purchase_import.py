@@ -84,7 +84,7 @@ def import_purchases(
         path, options.encoding or report.encoding, options.sheet, cmap, options.timezone
     )
     with db.write() as session:
-        batch_id = start_batch(session, ImportKind.PURCHASES, path)
+        batch_id = start_batch(session, report)
         writer = _PurchaseWriter(session, report, options, batch_id)
         for chunk in parse_chunks(source, background=background):
             for bad in chunk.bad:
