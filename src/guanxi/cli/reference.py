@@ -29,8 +29,9 @@ def render() -> str:
     runner = CliRunner()
     parts = [HEADER]
     for path in command_paths(typer.main.get_command(app)):
-        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100", "NO_COLOR": "1"},
-                               terminal_width=100)
+        result = runner.invoke(
+            app, [*path, "--help"], env={"COLUMNS": "100", "NO_COLOR": "1"}, terminal_width=100
+        )
         title = " ".join(("guanxi", *path))
         parts.append(f"## `{title}`\n\n```text\n{result.output.rstrip()}\n```\n")
     return "\n".join(parts)
