@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from guanxi.domain.access import mask_phone
 from guanxi.errors import InvalidInput, NotFound
-from guanxi.services.customers import get_customer_detail, mask_phone, search_customers
+from guanxi.services.customers import get_customer_detail, search_customers
 from guanxi.storage.db import Database
 from tests.factories import make_customer
 

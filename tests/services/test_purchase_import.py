@@ -133,6 +133,8 @@ def test_messy_gbk_file_imports_everything(db: Database, tmp_path: Path) -> None
         assert [ln.source_line for ln in lines] == [2, 3]
         zhang = s.execute(select(Customer).where(Customer.phone == "+8613812345678")).scalar_one()
         assert (zhang.name, zhang.source, zhang.name_initials) == ("张三", "import", "zs")
+        flagship = s.execute(select(Store.id).where(Store.name == "旗舰店")).scalar_one()
+        assert zhang.home_store_id == flagship  # the store of the first purchase
         assert s.execute(select(func.count()).where(Purchase.customer_id == zhang.id)).scalar() == 2
         shan = s.execute(select(Customer).where(Customer.phone == "+8613900001111")).scalar_one()
         assert shan.name_pinyin == "shantianfang"

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from guanxi.cli.common import console, state
-from guanxi.services.customers import get_customer_detail, mask_phone, search_customers
+from guanxi.domain.access import mask_phone
+from guanxi.services.customers import get_customer_detail, search_customers
 
 app = typer.Typer(help="Find customers.", no_args_is_help=True)
 customer_app = typer.Typer(help="Show one customer.", no_args_is_help=True)

@@ -30,16 +30,6 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _DIGITS = re.compile(r"^[\d\s\-+()]+$")
 
 
-def mask_phone(phone: str | None) -> str:
-    """'+8613812345678' -> '138****5678' (China), other numbers keep only the last 4 digits."""
-    if not phone:
-        return ""
-    national = phone[3:] if phone.startswith("+86") else phone
-    if len(national) >= 8:
-        return f"{national[:3]}****{national[-4:]}"
-    return f"****{national[-4:]}"
-
-
 @dataclass(frozen=True, slots=True)
 class CustomerHit:
     """One search result, with why it matched (lower rank = better)."""
@@ -52,8 +42,13 @@ class CustomerHit:
     matched: str
 
 
-def search_customers(db: Database, query: str, *, limit: int = 20) -> list[CustomerHit]:
-    """Rank customers matching ``query``: exact name/phone/code first, then prefixes, tags."""
+def search_customers(
+    db: Database, query: str, *, limit: int = 20, store_id: int | None = None
+) -> list[CustomerHit]:
+    """Rank customers matching ``query``: exact name/phone/code first, then prefixes, tags.
+
+    ``store_id`` limits the search to the customers of one store (a clerk's or manager's view).
+    """
     q = to_halfwidth(query).strip()
     if not q:
         raise InvalidInput("search for what? give a name, pinyin, phone (or its last 4), tag")
@@ -63,6 +58,8 @@ def search_customers(db: Database, query: str, *, limit: int = 20) -> list[Custo
     candidates = _candidates(q)
     branches = []
     for i, (_, _, stmt) in enumerate(candidates):
+        if store_id is not None:
+            stmt = stmt.where(Customer.home_store_id == store_id)
         sub = stmt.limit(limit).subquery()
         branches.append(select(literal(i).label("k"), next(iter(sub.c)).label("cid")))
     with db.read() as session:
@@ -100,7 +97,13 @@ def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
     ids = select(Customer.id)
     out: list[tuple[int, str, Select[Any]]] = [
         (0, "member code", ids.where(Customer.code == q)),
-        (5, "tag", select(CustomerTag.customer_id).where(CustomerTag.name == q)),
+        (
+            5,
+            "tag",
+            ids.join(CustomerTag, CustomerTag.customer_id == Customer.id).where(
+                CustomerTag.name == q
+            ),
+        ),
     ]
     if "@" in q:
         out.append((0, "email", ids.where(Customer.email == q.lower())))

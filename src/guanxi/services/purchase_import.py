@@ -43,7 +43,7 @@ PURCHASE = Base.metadata.tables["purchase"]
 INSERT_CUSTOMERS = RawInsert(
     CUSTOMER, "id", "name", "name_pinyin", "name_initials", "code", "phone", "phone_last4",
     "email", "source", "custom_fields", "created_at", "updated_at", "gender", "birthday_kind",
-    "birthday_is_leap_month",
+    "birthday_is_leap_month", "home_store_id",
 )  # fmt: skip
 INSERT_PURCHASES = RawInsert(
     PURCHASE, "id", "store_id", "external_order_id", "customer_id", "staff_id", "purchased_at",
@@ -144,10 +144,10 @@ class _PurchaseWriter:
         rows = [r for r in rows if not self._held_back(r)]
         if not rows:
             return
-        self._resolve_customers(rows)
-        self._resolve_products(rows)
         stores, store = self.directory.stores, self.directory.store
         keys = [(stores.get(r.store or "") or store(r.store), r.order_id) for r in rows]
+        self._resolve_customers(rows, keys)
+        self._resolve_products(rows)
         self._resolve_orders(rows, keys)
         values: list[tuple[object, ...]] = []
         for row, key in zip(rows, keys, strict=True):
@@ -172,15 +172,17 @@ class _PurchaseWriter:
             return True
         return False
 
-    def _resolve_customers(self, rows: list[PurchaseLineRow]) -> None:
+    def _resolve_customers(self, rows: list[PurchaseLineRow], keys: list[OrderKey]) -> None:
         """Find each line's customer by member code, then phone, then email; create the
         customers nobody knows, one per person even if lines name them differently."""
         cache = self.customers
         pending: dict[tuple[str, str], PurchaseLineRow] = {}
-        for r in rows:
+        home: dict[int, int] = {}  # line -> store of the customer's first line here
+        for r, (store_id, _) in zip(rows, keys, strict=True):
             key = _customer_key(r)
-            if key not in cache:
-                pending.setdefault(key, r)
+            if key not in cache and key not in pending:
+                pending[key] = r
+                home[r.line] = store_id
         if not pending:
             return
         self._prefetch_customers(pending.values())
@@ -199,7 +201,7 @@ class _PurchaseWriter:
                 new.append(r)
             else:
                 aliases.append((key, twin))
-        ids = self._create_customers(new) if new else []
+        ids = self._create_customers(new, home) if new else []
         for key, twin in aliases:
             cache[key] = ids[twin]
 
@@ -214,7 +216,8 @@ class _PurchaseWriter:
                 ):
                     self.customers[(field, value)] = cid
 
-    def _create_customers(self, rows: list[PurchaseLineRow]) -> list[int]:
+    def _create_customers(self, rows: list[PurchaseLineRow], home: dict[int, int]) -> list[int]:
+        """New customers get the store of the first purchase as their home store."""
         ids = self.ids.take(CUSTOMER, len(rows))
         values: list[tuple[object, ...]] = []
         for r, cid in zip(rows, ids, strict=True):
@@ -223,7 +226,7 @@ class _PurchaseWriter:
             values.append((
                 cid, name, pinyin, initials, r.customer_code, r.phone,
                 r.phone[-4:] if r.phone else None, r.email, "import", "{}", self.created_at,
-                self.created_at, "unknown", "solar", False,
+                self.created_at, "unknown", "solar", False, home[r.line],
             ))  # fmt: skip
             self.customers.update((i, cid) for i in _identifiers(r))
         INSERT_CUSTOMERS(self.session, values)

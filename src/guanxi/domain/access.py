@@ -1,0 +1,64 @@
+"""Who may do what: permissions, the roles that hold them, and the phone-masking rule.
+
+Every web page and API route declares one permission (or PUBLIC); a test walks the route table
+against every role, so a new route without a declared permission fails the build.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from guanxi.domain.staff import Role
+
+
+class Permission(StrEnum):
+    """One thing a staff member may be allowed to do."""
+
+    PUBLIC = "public"  # no login needed (login page, assets, health)
+    SIGNED_IN = "signed_in"  # any staff member who is signed in (own profile, logout)
+    CUSTOMERS_VIEW = "customers.view"
+    CUSTOMERS_EDIT = "customers.edit"
+    CUSTOMERS_IMPORT = "customers.import"
+    CUSTOMERS_EXPORT = "customers.export"  # personal data export, erasure
+    PURCHASES_VIEW = "purchases.view"
+    PURCHASES_CREATE = "purchases.create"
+    STAFF_MANAGE = "staff.manage"
+    AUDIT_VIEW = "audit.view"
+
+
+_CLERK = frozenset({
+    Permission.SIGNED_IN, Permission.CUSTOMERS_VIEW, Permission.CUSTOMERS_EDIT,
+    Permission.PURCHASES_VIEW, Permission.PURCHASES_CREATE,
+})  # fmt: skip
+_MANAGER = _CLERK | {Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(Permission),
+    Role.MANAGER: frozenset(_MANAGER),
+    Role.CLERK: _CLERK,
+}
+
+
+def is_allowed(role: Role, permission: Permission) -> bool:
+    """Whether a staff member with ``role`` holds ``permission`` (PUBLIC: everyone)."""
+    return permission is Permission.PUBLIC or permission in ROLE_PERMISSIONS[role]
+
+
+def sees_all_stores(role: Role) -> bool:
+    """Owners see every store's customers; managers and clerks those of their own store."""
+    return role is Role.OWNER
+
+
+def sees_full_phone(role: Role, *, is_account_owner: bool) -> bool:
+    """Clerks see masked phones except for customers they own; managers and owners see all."""
+    return role is not Role.CLERK or is_account_owner
+
+
+def mask_phone(phone: str | None) -> str:
+    """'+8613812345678' -> '138****5678'; other numbers keep only their last 4 digits."""
+    if not phone:
+        return ""
+    national = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
+    if len(national) >= 8:
+        return f"{national[:3]}****{national[-4:]}"
+    return f"****{national[-4:]}"
