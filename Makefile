@@ -4,30 +4,52 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DB ?= demo.db
+CATALOGS := src/guanxi/web/translations
+PO := $(wildcard $(CATALOGS)/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint fix migrate docs bench stress clean
+.PHONY: help install demo serve test lint fix migrate docs messages chromium bench stress clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Guanxi needs Python >= 3.11 (found $$($(PYTHON) --version)); set PYTHON=python3.11"; exit 1; }
+	@command -v npm >/dev/null || { echo "Guanxi needs Node.js with npm for its web assets (htmx, charts)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	npm ci --no-audit --no-fund --loglevel=error
+	$(BIN)/pybabel compile --use-fuzzy -d $(CATALOGS)
 	@touch $(STAMP)
 
-install: $(STAMP)  ## Create .venv and install Guanxi with its test tools
+install: $(STAMP)  ## Create .venv, install Guanxi, its web assets (npm ci) and compiled translations
 
-demo: $(STAMP)  ## Build the deterministic demo shop into demo.db and print a summary
+$(MO): $(PO) | $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d $(CATALOGS)
+
+messages: $(STAMP)  ## Extract UI strings and update the translation catalogs
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --omit-header -o $(CATALOGS)/messages.pot .
+	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching
+
+# Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium is not installed: browser tests will be skipped (sudo apt-get install chromium)"; fi; }
+
+demo: $(STAMP) $(MO)  ## Build the demo shop into demo.db, print the sign-ins, serve http://127.0.0.1:8000
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/guanxi --db $(DEMO_DB) demo --seed 42
-	@echo "Try: $(BIN)/guanxi --db $(DEMO_DB) customers search zs"
+	$(BIN)/guanxi --db $(DEMO_DB) serve --host 127.0.0.1 --port 8000
 
-test: $(STAMP)  ## Run every test (PostgreSQL too when GUANXI_TEST_POSTGRES_URL is set)
+serve: $(STAMP) $(MO)  ## Serve the UI on http://127.0.0.1:8000 (GUANXI_DATABASE_URL or guanxi.db)
+	$(BIN)/guanxi serve
+
+test: $(STAMP) $(MO) chromium  ## Run every test (PostgreSQL too when GUANXI_TEST_POSTGRES_URL is set)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
@@ -55,4 +77,4 @@ stress: $(STAMP)  ## Full-size benchmarks (1,000,000-line import)
 	$(BIN)/python bench/import_bench.py --lines 1000000
 
 clean:  ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -32,6 +32,29 @@ class Settings(BaseSettings):
         description="How long a SQLite connection waits for another writer before giving up.",
     )
 
+    session_hours: float = Field(
+        default=12.0,
+        description="A web sign-in ends this many hours after it began (a shift at the counter).",
+    )
+    session_idle_minutes: float = Field(
+        default=240.0,
+        description="A web sign-in ends after this many minutes without a request.",
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description=(
+            "Mark cookies Secure (send only over HTTPS). Turn on when Guanxi is served over "
+            "HTTPS; shop intranets on plain HTTP need it off."
+        ),
+    )
+    vendor_dir: str = Field(
+        default="",
+        description=(
+            "Folder of the npm packages the web UI serves (htmx, charts); empty: the "
+            "node_modules folder of the source checkout, filled by `npm ci` during set-up."
+        ),
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

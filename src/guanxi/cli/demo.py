@@ -10,7 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from guanxi.cli.common import console, state
+from guanxi.domain.staff import Role
 from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
+from guanxi.services.staff import list_staff, make_hasher, set_login
 from guanxi.storage.db import Database
 
 
@@ -59,7 +61,34 @@ def demo_command(
             bar.update(task, description=stage, completed=done, total=total)
 
         summary = build_demo(database, seed=seed, customers=customers, end=end, progress=report)
+    logins = _give_logins(database)
     _print_summary(summary, database)
+    _print_logins(logins)
+
+
+DEMO_PASSWORD = "guanxi-demo"
+
+
+def _give_logins(database: Database) -> list[tuple[str, str, str]]:
+    """Every demo staff member gets a sign-in: owner, manager1.., clerk1.. (demo password)."""
+    hasher = make_hasher()
+    counts: dict[Role, int] = {}
+    logins = []
+    for member in list_staff(database):
+        counts[member.role] = counts.get(member.role, 0) + 1
+        n = counts[member.role]
+        username = "owner" if member.role is Role.OWNER and n == 1 else f"{member.role.value}{n}"
+        set_login(database, member.id, username, DEMO_PASSWORD, hasher=hasher)
+        logins.append((username, member.name, member.role.value))
+    return logins
+
+
+def _print_logins(logins: list[tuple[str, str, str]]) -> None:
+    table = Table("user name", "name", "role", title=f"Demo sign-ins (password: {DEMO_PASSWORD})",
+                  title_justify="left")  # fmt: skip
+    for row in logins:
+        table.add_row(*row)
+    console.print(table)
 
 
 def _print_summary(summary: DemoSummary, database: Database) -> None:
@@ -73,8 +102,8 @@ def _print_summary(summary: DemoSummary, database: Database) -> None:
     where = database.url.database if database.is_sqlite else None
     db_option = f"--db {where} " if where else ""
     console.print(
-        "The web UI arrives with the web issue; until then try: "
-        f"guanxi {db_option}customers search <query>",
+        f"Serve the web UI with: guanxi {db_option}serve   (then open http://127.0.0.1:8000)\n"
+        f"Or search from here:  guanxi {db_option}customers search <query>",
         highlight=False,
         soft_wrap=True,
     )

@@ -261,3 +261,95 @@ def _money(fen_or_decimal: object) -> Decimal:
     if isinstance(fen_or_decimal, Decimal):
         return fen_or_decimal
     return Decimal(int(str(fen_or_decimal))).scaleb(-2)
+
+
+@dataclass(frozen=True)
+class ListedCustomer:
+    """One row of the customer list."""
+
+    id: int
+    name: str
+    phone: str | None
+    code: str | None
+    owner_staff_id: int | None
+    owner_name: str | None
+    store_name: str | None
+    matched: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of the customer list, with the total for the pager."""
+
+    rows: list[ListedCustomer]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_customers(
+    db: Database,
+    *,
+    query: str | None = None,
+    store_id: int | None = None,
+    tag: str | None = None,
+    owner_staff_id: int | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> CustomerPage:
+    """A page of customers, newest first, or the best matches for ``query``.
+
+    ``store_id`` is the viewer's scope (None: every store). A search answers at most one page.
+    """
+    page = max(page, 1)
+    if query and query.strip():
+        hits = search_customers(db, query, limit=per_page, store_id=store_id)
+        matched = {h.id: h.matched for h in hits}
+        rows = _listed(db, [h.id for h in hits], matched)
+        return CustomerPage(rows, len(rows), 1, per_page)
+    filters = []
+    if store_id is not None:
+        filters.append(Customer.home_store_id == store_id)
+    if owner_staff_id is not None:
+        filters.append(Customer.owner_staff_id == owner_staff_id)
+    if tag:
+        filters.append(Customer.id.in_(select(CustomerTag.customer_id)
+                                       .where(CustomerTag.name == tag)))  # fmt: skip
+    with db.read() as session:
+        total = session.execute(select(func.count()).select_from(Customer).where(*filters))
+        count = int(total.scalar_one())
+        ids = session.execute(
+            select(Customer.id).where(*filters).order_by(Customer.id.desc())
+            .limit(per_page).offset((page - 1) * per_page)
+        ).scalars().all()  # fmt: skip
+    return CustomerPage(_listed(db, list(ids), {}), count, page, per_page)
+
+
+def _listed(db: Database, ids: list[int], matched: dict[int, str]) -> list[ListedCustomer]:
+    if not ids:
+        return []
+    with db.read() as session:
+        rows = session.execute(
+            select(Customer.id, Customer.name, Customer.phone, Customer.code,
+                   Customer.owner_staff_id, Staff.name, Store.name)
+            .outerjoin(Staff, Staff.id == Customer.owner_staff_id)
+            .outerjoin(Store, Store.id == Customer.home_store_id)
+            .where(Customer.id.in_(ids))
+        ).all()  # fmt: skip
+    by_id = {r[0]: ListedCustomer(*r, matched=matched.get(r[0])) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def customer_in_scope(db: Database, customer_id: int, store_id: int | None) -> bool:
+    """Whether a viewer limited to ``store_id`` (None: all stores) may see this customer."""
+    with db.read() as session:
+        home = session.execute(
+            select(Customer.home_store_id).where(Customer.id == customer_id)
+        ).one_or_none()
+    if home is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    return store_id is None or home[0] == store_id

@@ -67,6 +67,9 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(16))
     store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)  # None: cannot log in
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(16))  # None: from the browser
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     store: Mapped[Store | None] = relationship()
@@ -291,3 +294,59 @@ class ReturnLine(Base):
     purchase_line_id: Mapped[int] = mapped_column(ForeignKey("purchase_line.id"), index=True)
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     amount: Mapped[Decimal] = mapped_column(Money())
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A staff member's token for the REST API (POS systems), limited to some scopes."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(400))  # space-separated
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Who did what to whom, when: append-only; never holds personal data in clear."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginAttempt(Base):
+    """One try to sign in, kept for rate limiting and for the owner's review."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    ip: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,1 @@
+"""Routers by area; each route declares its permission with ``requires``."""
