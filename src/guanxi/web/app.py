@@ -12,11 +12,12 @@ from fastapi.templating import Jinja2Templates
 
 from guanxi import __version__
 from guanxi.config import Settings
+from guanxi.domain.access import Permission, is_allowed
 from guanxi.services.staff import SessionPolicy, make_hasher
 from guanxi.storage.db import Database
-from guanxi.web import errors, i18n
+from guanxi.web import api, errors, i18n
 from guanxi.web.context import WebContext
-from guanxi.web.routes import auth, customers, pages
+from guanxi.web.routes import audit, auth, customers, imports, pages
 
 HERE = Path(__file__).parent
 
@@ -32,6 +33,12 @@ def find_vendor_dir(settings: Settings) -> Path | None:
     return None
 
 
+def can(viewer: object, permission: str) -> bool:
+    """In templates: ``can(viewer, "customers.import")`` shows a link only to those allowed."""
+    signed = getattr(viewer, "signed_in", None)
+    return signed is not None and is_allowed(signed.staff.role, Permission(permission))
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
@@ -41,6 +48,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.globals["languages"] = i18n.LANGUAGES
     env.globals["version"] = __version__
+    env.globals["can"] = can
     return templates
 
 
@@ -71,7 +79,8 @@ def create_app(
     if vendor is not None:  # only the built files of the packages the pages use
         app.mount("/vendor/htmx", StaticFiles(directory=vendor / "htmx.org" / "dist"), "htmx")
         app.mount("/vendor/chart", StaticFiles(directory=vendor / "chart.js" / "dist"), "chart")
-    for module in (pages, auth, customers):
-        app.include_router(module.router)
+    for router in (pages.router, auth.router, customers.router, imports.router, audit.router,
+                   api.router):  # fmt: skip
+        app.include_router(router)
     errors.install(app)
     return app

@@ -1,0 +1,7 @@
+"""REST API for POS systems under /api/v1 (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1")
