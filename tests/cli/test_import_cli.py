@@ -59,3 +59,14 @@ def test_errors_are_one_red_line_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "customer 7 does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    path = write_csv(
+        tmp_path / "p.csv", HEADER, [["1", "2024-01-01", "13812345678", "张三", "T1", "9"]]
+    )
+    code, out = invoke(db, "import", "purchases", str(path), "--dry-run")
+    assert code == 0 and "Dry run of p.csv, nothing changed" in out and "inserted 1" in out
+    code, out = invoke(db, "customers", "search", "zs")
+    assert code == 0 and "No customer matches" in out

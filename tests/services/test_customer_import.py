@@ -167,3 +167,10 @@ def test_xlsx_customers(db: Database, tmp_path: Path) -> None:
     with db.read() as s:
         c = s.execute(select(Customer)).scalar_one()
     assert (c.phone, c.name_initials) == ("+8613812345678", "oyx")
+
+
+def test_dry_run_changes_nothing(db: Database, tmp_path: Path) -> None:
+    report = import_customers(db, write_csv(tmp_path / "c.csv", HEADER, ROWS), opts(dry_run=True))
+    assert not report.committed and report.inserted == 3
+    with db.read() as s:
+        assert s.execute(select(func.count()).select_from(Customer)).scalar() == 0

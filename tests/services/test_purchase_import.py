@@ -274,3 +274,11 @@ def test_member_code_new_but_phone_known_links_to_that_customer(
     with db.read() as s:
         owners = s.execute(select(Purchase.customer_id).order_by(Purchase.id)).scalars().all()
         assert owners[0] == cid and owners[1] == owners[2] != cid
+
+
+def test_dry_run_reports_everything_and_changes_nothing(db: Database, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "p.csv", HEADER, ROWS)
+    preview = import_purchases(db, path, options(dry_run=True))
+    assert not preview.committed and preview.reject_file is None
+    assert (preview.inserted, preview.rejected, preview.created["customers"]) == (5, 0, 3)
+    assert count(db, Purchase) == 0 and count(db, Customer) == 0

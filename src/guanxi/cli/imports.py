@@ -41,6 +41,10 @@ SkipOpt = Annotated[
         help="Import the good rows and write the bad ones to FILE.rejects.csv beside the input.",
     ),
 ]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Check the file and show what would change; change nothing."),
+]
 MAX_SHOWN = 50
 
 
@@ -64,8 +68,8 @@ def _run(ctx: typer.Context, importer: object, path: Path, options: ImportOption
         options.progress = progress
         assert callable(importer)
         report: ImportReport = importer(database, path, options)
-    _print_report(report)
-    if not report.committed:
+    _print_report(report, dry_run=options.dry_run)
+    if not report.committed and (report.rejected or not options.dry_run):
         raise typer.Exit(1)
 
 
@@ -75,17 +79,19 @@ def _options(
     sheet: str | None,
     mapping: list[str] | None,
     skip: bool,
+    dry_run: bool,
 ) -> ImportOptions:
     return ImportOptions(
         encoding=encoding,
         sheet=sheet,
         mapping=parse_overrides(mapping or []),
         skip_bad_rows=skip,
+        dry_run=dry_run,
         timezone=state(ctx).settings.timezone,
     )
 
 
-def _print_report(report: ImportReport) -> None:
+def _print_report(report: ImportReport, *, dry_run: bool = False) -> None:
     if report.errors:
         table = Table("line", "column", "value", "reason", title="Rejected rows")
         for e in report.errors[:MAX_SHOWN]:
@@ -102,7 +108,10 @@ def _print_report(report: ImportReport) -> None:
         f"rejected {report.rejected:,}"
     )
     created = ", ".join(f"{n:,} {what}" for what, n in report.created.items() if n)
-    if report.committed:
+    if dry_run:
+        console.print(f"[yellow]Dry run[/yellow] of {report.path.name}, nothing changed: {summary}",
+                      highlight=False)  # fmt: skip
+    elif report.committed:
         console.print(f"[green]Imported[/green] {report.path.name}: {summary}", highlight=False)
         if created:
             console.print(f"Created: {created}")
@@ -124,12 +133,15 @@ def customers_command(
     sheet: SheetOpt = None,
     mapping: MapOpt = None,
     skip_bad_rows: SkipOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Import or update customers; matched by member code, then phone, then email.
 
     Example: guanxi import customers 会员.xlsx --map 备用电话=-
     """
-    _run(ctx, import_customers, path, _options(ctx, encoding, sheet, mapping, skip_bad_rows))
+    _run(
+        ctx, import_customers, path, _options(ctx, encoding, sheet, mapping, skip_bad_rows, dry_run)
+    )
 
 
 @app.command("purchases")
@@ -140,9 +152,12 @@ def purchases_command(
     sheet: SheetOpt = None,
     mapping: MapOpt = None,
     skip_bad_rows: SkipOpt = False,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Import purchase lines (one row per line); re-importing the same orders changes nothing.
 
     Example: guanxi import purchases 销售明细.csv --encoding gbk --skip-bad-rows
     """
-    _run(ctx, import_purchases, path, _options(ctx, encoding, sheet, mapping, skip_bad_rows))
+    _run(
+        ctx, import_purchases, path, _options(ctx, encoding, sheet, mapping, skip_bad_rows, dry_run)
+    )

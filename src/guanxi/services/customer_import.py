@@ -67,7 +67,7 @@ def import_customers(db: Database, path: Path, options: ImportOptions) -> Import
                 options.progress(report.rows, expected)
         writer.link_referrers()
         finish_batch(session, batch_id, report)
-        if report.rejected and not options.skip_bad_rows:
+        if options.dry_run or (report.rejected and not options.skip_bad_rows):
             session.rollback()
             return timed(report, started)
     report.committed = True

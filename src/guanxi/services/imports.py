@@ -82,6 +82,7 @@ class ImportOptions:
     sheet: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
     skip_bad_rows: bool = False
+    dry_run: bool = False  # do everything, report it, then roll back (an import preview)
     timezone: str = "Asia/Shanghai"
     progress: Progress | None = None
 

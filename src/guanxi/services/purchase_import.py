@@ -100,6 +100,9 @@ def import_purchases(
         writer.drop_bad_orders()
         writer.set_totals()
         finish_batch(session, batch_id, report)
+        if options.dry_run:
+            session.rollback()
+            return timed(report, started)
     report.committed = True
     if writer.reasons:
         report.reject_file = write_rejects(path, writer.reasons, options)
