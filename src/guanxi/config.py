@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         ),
     )
 
+    erasure_secret: str = Field(
+        default="",
+        description=(
+            "Key for the hash of an erased customer's phone (so a re-import does not bring "
+            "back their consent). Erasure is refused until it is set; keep it out of the "
+            "database backups."
+        ),
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from guanxi import __version__
-from guanxi.cli import customers, demo, imports, serve, staff
+from guanxi.cli import customers, demo, imports, serve, staff, tokens
 from guanxi.cli.common import State, console, err_console, state
 from guanxi.config import Settings
 from guanxi.errors import GuanxiError
@@ -68,6 +68,7 @@ app.add_typer(imports.app, name="import")
 app.add_typer(customers.app, name="customers")
 app.add_typer(customers.customer_app, name="customer")
 app.add_typer(staff.app, name="staff")
+app.add_typer(tokens.app, name="token")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 

@@ -28,6 +28,7 @@ class Action:
     STAFF_ADDED = "staff.added"
     ROLE_CHANGED = "staff.role_changed"
     API_TOKEN_CREATED = "api_token.created"
+    API_TOKEN_REVOKED = "api_token.revoked"
 
 
 def record(

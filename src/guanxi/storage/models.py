@@ -350,3 +350,16 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     ip: Mapped[str] = mapped_column(String(64), index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class CustomerNote(Base):
+    """One dated note on a customer's timeline, written by a staff member."""
+
+    __tablename__ = "customer_note"
+    __table_args__ = (Index("ix_customer_note_customer_id_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text)

@@ -83,4 +83,5 @@ def create_app(
                    api.router):  # fmt: skip
         app.include_router(router)
     errors.install(app)
+    api.install_api_errors(app)
     return app

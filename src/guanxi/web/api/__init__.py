@@ -1,7 +1,28 @@
-"""REST API for POS systems under /api/v1 (being built)."""
+"""REST API for POS systems under /api/v1: customers and purchases, JSON, bearer tokens.
+
+``create_app`` includes ``router`` and calls ``install_api_errors(app)``; docs/api.md
+describes the endpoints, the tokens and the error codes.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/api/v1")
+from guanxi.web.api import customers, purchases
+from guanxi.web.api.errors import install_api_errors
+from guanxi.web.api.schemas import ErrorOut
+
+__all__ = ["install_api_errors", "router"]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "`unauthorized`: no token, or a bad or revoked one."},
+    403: {"model": ErrorOut, "description": "`insufficient_scope` or `forbidden`."},
+    404: {"model": ErrorOut, "description": "`not_found` (or outside the caller's store)."},
+    422: {"model": ErrorOut, "description": "`invalid_input`, with the fields named."},
+}
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router.include_router(customers.router)
+router.include_router(purchases.router)

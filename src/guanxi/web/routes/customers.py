@@ -1,19 +1,44 @@
-"""Customer archive pages: the list (search as you type) and one customer's page."""
+"""Customer archive pages: the list (search as you type, filters), one customer's page, the
+edit form, consent, notes, personal data export and erasure."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from guanxi.config import Settings
 from guanxi.domain.access import Permission, mask_phone, sees_all_stores, sees_full_phone
-from guanxi.errors import NotAllowed, NotFound
+from guanxi.domain.customers import Channel, CustomerSource, Gender
+from guanxi.domain.staff import Role
+from guanxi.errors import ConfigError, Conflict, InvalidInput, NotAllowed, NotFound
+from guanxi.importers.values import parse_bool
 from guanxi.services import audit
+from guanxi.services.customer_edits import (
+    CustomerForm,
+    FormErrors,
+    add_note,
+    confirms_erasure,
+    create_customer,
+    current_consents,
+    erase_customer,
+    export_customer,
+    form_choices,
+    is_erased,
+    list_notes,
+    notes_available,
+    set_consent,
+    update_customer,
+)
 from guanxi.services.customers import customer_in_scope, get_customer_detail, list_customers
-from guanxi.services.staff import SignedIn
+from guanxi.services.staff import SignedIn, StaffMember
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 
 router = APIRouter()
+SECRET_ENV = "GUANXI_ERASURE_SECRET"
 
 
 def scope_of(signed: SignedIn) -> int | None:
@@ -28,22 +53,66 @@ def is_htmx(request: Request) -> bool:
     )
 
 
+def _actor(viewer: Viewer) -> StaffMember:
+    assert viewer.signed_in is not None
+    return viewer.signed_in.staff
+
+
+def _number(value: str, what: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(f"{what} must be a number (found {value!r}): choose from the list")
+    return int(value)
+
+
+def _list_filters(viewer: Viewer, store: str, owner: str) -> tuple[int | None, int | None]:
+    """(store scope, account owner) for the list: only the owner may pick a store."""
+    assert viewer.signed_in is not None
+    scope = scope_of(viewer.signed_in)
+    store_id = _number(store, "store") if scope is None else scope
+    return store_id, _number(owner, "account owner")
+
+
 @router.get("/customers", include_in_schema=False)
 def customer_list(
     request: Request,
     q: str = "",
     tag: str = "",
+    store: str = "",
+    owner: str = "",
+    erased: str = "",
     page: int = 1,
     viewer: Viewer = requires(Permission.CUSTOMERS_VIEW),
 ) -> Response:
-    """The list; an HTMX request (search as you type) gets only the rows."""
-    assert viewer.signed_in is not None
+    """The list; an HTMX request (search as you type, a filter) gets only the rows."""
     ctx = web_context(request)
-    result = list_customers(ctx.db, query=q, tag=tag or None, page=page,
-                            store_id=scope_of(viewer.signed_in))  # fmt: skip
-    context = {"viewer": viewer, "result": result, "q": q, "tag": tag, "mask": mask_phone}
-    name = "customers/_rows.html" if is_htmx(request) else "customers/list.html"
-    return ctx.templates.TemplateResponse(request, name, context)
+    store_id, owner_id = _list_filters(viewer, store, owner)
+    result = list_customers(
+        ctx.db, query=q, tag=tag or None, page=page, store_id=store_id, owner_staff_id=owner_id
+    )
+    shown = {k: val for k, val in (("q", q), ("store", store), ("owner", owner), ("tag", tag))
+             if val}  # fmt: skip
+    context = {"viewer": viewer, "result": result, "q": q, "tag": tag, "store": store,
+               "owner": owner, "mask": mask_phone, "filters_qs": urlencode(shown)}  # fmt: skip
+    if is_htmx(request):
+        return _rows_fragment(request, context, shown, page)
+    context["erased"] = _number(erased, "erased customer")
+    context["choices"] = form_choices(ctx.db, _actor(viewer))
+    return ctx.templates.TemplateResponse(request, "customers/list.html", context)
+
+
+def _rows_fragment(
+    request: Request, context: dict[str, Any], shown: dict[str, str], page: int
+) -> Response:
+    """The rows alone; the address bar gets only the filters in use (no empty parameters)."""
+    response = web_context(request).templates.TemplateResponse(
+        request, "customers/_results.html", context
+    )
+    if page > 1:
+        shown["page"] = str(page)
+    response.headers["HX-Push-Url"] = "/customers" + (f"?{urlencode(shown)}" if shown else "")
+    return response
 
 
 def _visible(request: Request, viewer: Viewer, customer_id: int) -> None:
@@ -52,27 +121,131 @@ def _visible(request: Request, viewer: Viewer, customer_id: int) -> None:
         raise NotFound(f"customer {customer_id} does not exist")  # not: "exists elsewhere"
 
 
-@router.get("/customers/{customer_id}", include_in_schema=False)
-def customer_page(
-    request: Request, customer_id: int, viewer: Viewer = requires(Permission.CUSTOMERS_VIEW)
+# --- the form --------------------------------------------------------------------------------
+
+
+async def posted_customer_form(request: Request) -> CustomerForm:
+    """The customer form's fields from the posted body (empty when none was sent)."""
+    return CustomerForm.from_mapping(await request.form())
+
+
+def _form_page(
+    request: Request,
+    viewer: Viewer,
+    form: CustomerForm,
+    customer_id: int | None,
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    ctx = web_context(request)
+    context = {
+        "viewer": viewer,
+        "form": form,
+        "customer_id": customer_id,
+        "errors": errors,
+        "choices": form_choices(ctx.db, _actor(viewer)),
+        "owner_picks_store": sees_all_stores(_actor(viewer).role),
+    }
+    return ctx.templates.TemplateResponse(
+        request, "customers/form.html", context, status_code=status
+    )
+
+
+@router.get("/customers/new", include_in_schema=False)
+def new_customer(
+    request: Request, viewer: Viewer = requires(Permission.CUSTOMERS_EDIT)
+) -> Response:
+    """An empty form; a clerk is proposed as the new customer's account owner."""
+    staff = _actor(viewer)
+    form = CustomerForm(
+        source=CustomerSource.WALK_IN.value,
+        gender=Gender.UNKNOWN.value,
+        home_store_id=str(staff.store_id or ""),
+        owner_staff_id=str(staff.id) if staff.role is Role.CLERK else "",
+    )
+    return _form_page(request, viewer, form, None, {})
+
+
+@router.post("/customers", include_in_schema=False)
+def add_customer(
+    request: Request,
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+    form: CustomerForm = Depends(posted_customer_form),
+) -> Response:
+    try:
+        customer_id = create_customer(
+            web_context(request).db, form, actor=_actor(viewer), ip=viewer.ip
+        )
+    except FormErrors as exc:
+        return _form_page(request, viewer, form, None, exc.errors, status=422)
+    return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+
+
+@router.get("/customers/{customer_id}/edit", include_in_schema=False)
+def edit_customer(
+    request: Request, customer_id: int, viewer: Viewer = requires(Permission.CUSTOMERS_EDIT)
+) -> Response:
+    """The form filled with the stored customer (the phone masked: retype it to change it)."""
+    _visible(request, viewer, customer_id)
+    d = get_customer_detail(web_context(request).db, customer_id)
+    if is_erased(d.customer["custom_fields"]):
+        raise Conflict(f"customer {customer_id} was erased: there is nothing left to edit")
+    form = CustomerForm.from_customer(d.customer, d.tags, d.interests)
+    return _form_page(request, viewer, form, customer_id, {})
+
+
+@router.post("/customers/{customer_id}", include_in_schema=False)
+def save_customer(
+    request: Request,
+    customer_id: int,
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+    form: CustomerForm = Depends(posted_customer_form),
 ) -> Response:
     _visible(request, viewer, customer_id)
+    try:
+        update_customer(
+            web_context(request).db, customer_id, form, actor=_actor(viewer), ip=viewer.ip
+        )
+    except FormErrors as exc:
+        return _form_page(request, viewer, form, customer_id, exc.errors, status=422)
+    return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+
+
+# --- one customer's page ---------------------------------------------------------------------
+
+
+def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[str, Any]:
     ctx = web_context(request)
     detail = get_customer_detail(ctx.db, customer_id)
-    assert viewer.signed_in is not None
-    staff = viewer.signed_in.staff
+    staff = _actor(viewer)
     may_unmask = sees_full_phone(
         staff.role, is_account_owner=detail.customer["owner_staff_id"] == staff.id
     )
-    context = {
+    return {
         "viewer": viewer,
         "d": detail,
         "c": detail.customer,
         "s": detail.summary,
         "phone": mask_phone(detail.customer["phone"]),
         "may_unmask": may_unmask,
+        "erased": is_erased(detail.customer["custom_fields"]),
+        "consents": current_consents(ctx.db, customer_id),
+        "notes": list_notes(ctx.db, customer_id),
+        "notes_enabled": notes_available(ctx.db),
+        "note_error": None,
+        "erase_error": None,
     }
-    return ctx.templates.TemplateResponse(request, "customers/detail.html", context)
+
+
+@router.get("/customers/{customer_id}", include_in_schema=False)
+def customer_page(
+    request: Request, customer_id: int, viewer: Viewer = requires(Permission.CUSTOMERS_VIEW)
+) -> Response:
+    _visible(request, viewer, customer_id)
+    context = _detail_context(request, viewer, customer_id)
+    return web_context(request).templates.TemplateResponse(
+        request, "customers/detail.html", context
+    )
 
 
 @router.post("/customers/{customer_id}/phone", include_in_schema=False)
@@ -89,6 +262,140 @@ def reveal_phone(
     if not sees_full_phone(staff.role, is_account_owner=owner):
         raise NotAllowed("clerks see full phone numbers only of the customers they look after")
     with ctx.db.write() as session:
-        audit.record(session, audit.Action.PHONE_UNMASKED, actor_id=staff.id,
-                     target_type="customer", target_id=customer_id, ip=viewer.ip)  # fmt: skip
+        audit.record(
+            session,
+            audit.Action.PHONE_UNMASKED,
+            actor_id=staff.id,
+            target_type="customer",
+            target_id=customer_id,
+            ip=viewer.ip,
+        )
     return HTMLResponse(f'<span class="phone">{detail.customer["phone"] or ""}</span>')
+
+
+# --- consent and notes -----------------------------------------------------------------------
+
+
+def _channel(value: str) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        known = ", ".join(c.value for c in Channel)
+        raise InvalidInput(f"unknown consent channel {value!r}: use one of {known}") from None
+
+
+def _yes_no(value: str) -> bool:
+    try:
+        return parse_bool(value)
+    except ValueError as exc:
+        raise InvalidInput(f"granted: {exc}") from None
+
+
+@router.post("/customers/{customer_id}/consent", include_in_schema=False)
+def change_consent(
+    request: Request,
+    customer_id: int,
+    channel: Annotated[str, Form()] = "",
+    granted: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Record consent given or withdrawn on one channel; HTMX gets the consent block back."""
+    _visible(request, viewer, customer_id)
+    ctx = web_context(request)
+    set_consent(
+        ctx.db,
+        customer_id,
+        _channel(channel),
+        _yes_no(granted),
+        actor=_actor(viewer),
+        source="web",
+        ip=viewer.ip,
+    )
+    if not is_htmx(request):
+        return RedirectResponse(f"/customers/{customer_id}#consent", status_code=303)
+    context = {
+        "viewer": viewer,
+        "c": {"id": customer_id},
+        "erased": False,
+        "consents": current_consents(ctx.db, customer_id),
+    }
+    return ctx.templates.TemplateResponse(request, "customers/_consent.html", context)
+
+
+@router.post("/customers/{customer_id}/notes", include_in_schema=False)
+def post_note(
+    request: Request,
+    customer_id: int,
+    text: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Add a note to the timeline; HTMX gets the notes block back (with the error, if any)."""
+    _visible(request, viewer, customer_id)
+    ctx = web_context(request)
+    error = None
+    try:
+        add_note(ctx.db, customer_id, text, actor=_actor(viewer), ip=viewer.ip)
+    except FormErrors as exc:
+        if not is_htmx(request):
+            raise
+        error = exc.errors["text"]
+    if not is_htmx(request):
+        return RedirectResponse(f"/customers/{customer_id}#notes", status_code=303)
+    context = {
+        "viewer": viewer,
+        "c": {"id": customer_id},
+        "erased": False,
+        "note_error": error,
+        "notes": list_notes(ctx.db, customer_id),
+        "notes_enabled": True,
+        "draft": text if error else "",
+    }
+    return ctx.templates.TemplateResponse(request, "customers/_notes.html", context)
+
+
+# --- personal data: export and erasure -------------------------------------------------------
+
+
+@router.get("/customers/{customer_id}/export.json", include_in_schema=False)
+def export_json(
+    request: Request, customer_id: int, viewer: Viewer = requires(Permission.CUSTOMERS_EXPORT)
+) -> Response:
+    """Everything stored about the customer, as a JSON download (audited)."""
+    _visible(request, viewer, customer_id)
+    data = export_customer(web_context(request).db, customer_id, actor=_actor(viewer), ip=viewer.ip)
+    disposition = f'attachment; filename="customer-{customer_id}.json"'
+    return JSONResponse(data, headers={"Content-Disposition": disposition})
+
+
+def erasure_secret(settings: Settings) -> str:
+    """The key of the erased-phone hash (GUANXI_ERASURE_SECRET)."""
+    secret = settings.erasure_secret
+    if not secret:
+        raise ConfigError(
+            f"erasure needs {SECRET_ENV} (a long random text, never changed afterwards) to "
+            "keep a keyed hash of the phone: set it and restart Guanxi"
+        )
+    return secret
+
+
+@router.post("/customers/{customer_id}/erase", include_in_schema=False)
+def erase(
+    request: Request,
+    customer_id: int,
+    confirm: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EXPORT),
+) -> Response:
+    """Anonymise the customer once their id or name was typed to confirm; back to the list."""
+    _visible(request, viewer, customer_id)
+    ctx = web_context(request)
+    context = _detail_context(request, viewer, customer_id)
+    if not confirms_erasure(confirm, customer_id, context["c"]["name"]):
+        _ = viewer.language.translations.gettext
+        context["erase_error"] = _("Type the customer's number or name exactly to confirm.")
+        return ctx.templates.TemplateResponse(
+            request, "customers/detail.html", context, status_code=422
+        )
+    erase_customer(
+        ctx.db, customer_id, actor=_actor(viewer), secret=erasure_secret(ctx.settings), ip=viewer.ip
+    )
+    return RedirectResponse(f"/customers?erased={customer_id}", status_code=303)

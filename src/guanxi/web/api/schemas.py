@@ -1,0 +1,336 @@
+"""The API's JSON bodies: what POS systems send and what they get back.
+
+Money goes out as a string with two decimals ("1280.00"): JSON numbers are binary floats in
+most clients, where 0.1 + 0.2 != 0.3. Money comes in as a string (preferred) or a number with
+at most two decimals. Input is normalised here (phones to E.164, emails lower-cased), so an
+error names the field it came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from guanxi.domain.customers import CustomerSource, Gender
+from guanxi.domain.purchases import PaymentMethod
+from guanxi.importers.values import (
+    normalise_email,
+    normalise_phone,
+    parse_payment_method,
+    to_halfwidth,
+)
+
+T = TypeVar("T")
+CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
+
+
+def _money_text(value: Decimal) -> str:
+    return f"{value.quantize(CENT):f}"
+
+
+def _quantity_text(value: Decimal) -> str:
+    return f"{value.quantize(MILLI):f}"
+
+
+MoneyOut = Annotated[
+    Decimal,
+    PlainSerializer(_money_text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1280.00"]}),
+]
+QuantityOut = Annotated[
+    Decimal,
+    PlainSerializer(_quantity_text, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{3}$", "examples": ["2.000"]}),
+]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=2, examples=["128.00"])]
+QuantityIn = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3, examples=["2"])]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo ("phon") must not be dropped silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+class FieldErrorOut(BaseModel):
+    field: str = Field(examples=["lines.0.quantity"])
+    message: str = Field(examples=["Input should be greater than 0"])
+
+
+class ErrorDetailOut(BaseModel):
+    code: str = Field(examples=["invalid_input"])
+    message: str = Field(examples=["lines.0.quantity: Input should be greater than 0"])
+    fields: list[FieldErrorOut] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every error: a stable ``code`` to branch on and a ``message`` for people."""
+
+    error: ErrorDetailOut
+
+
+# --- customers --------------------------------------------------------------------------
+
+
+def _phone(value: str | None) -> str | None:
+    return None if value is None or not value.strip() else normalise_phone(value)
+
+
+def _email(value: str | None) -> str | None:
+    return None if value is None or not value.strip() else normalise_email(value)
+
+
+def _code(value: str | None) -> str | None:
+    return None if value is None else (to_halfwidth(value) or None)
+
+
+def _tags(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    tags = list(dict.fromkeys(t for t in (to_halfwidth(v) for v in value) if t))
+    if any(len(t) > 64 for t in tags):
+        raise ValueError("a tag has at most 64 characters")
+    return tags
+
+
+class CustomerFieldsIn(Strict):
+    """Fields a POS may set on a customer; absent fields are left alone."""
+
+    gender: Gender | None = None
+    phone: str | None = Field(None, max_length=40, examples=["138 1234 5678"])
+    email: str | None = Field(None, max_length=254, examples=["zhang.san@example.com"])
+    code: str | None = Field(None, max_length=64, description="Member card number.",
+                             examples=["M000123"])  # fmt: skip
+    wechat_id: str | None = Field(None, max_length=64)
+    city: str | None = Field(None, max_length=64, examples=["杭州"])
+    notes: str | None = Field(None, max_length=4000)
+    tags: list[str] | None = Field(None, max_length=50, examples=[["VIP", "茶友"]])
+
+    check_phone = field_validator("phone")(_phone)
+    check_email = field_validator("email")(_email)
+    check_code = field_validator("code")(_code)
+    check_tags = field_validator("tags")(_tags)
+
+    @field_validator("gender")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null: leave the field out to keep it")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request sent, as stored values."""
+        return self.model_dump(mode="json", include=self.model_fields_set)
+
+
+class CustomerCreateIn(CustomerFieldsIn):
+    """A new customer; ``name`` is required, the rest optional."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "张三", "phone": "13812345678", "code": "M000123", "tags": ["VIP"],
+        "source": "walk_in",
+    }]})  # fmt: skip
+
+    name: str = Field(min_length=1, max_length=100, examples=["张三"])
+    source: CustomerSource = CustomerSource.OTHER
+    home_store_id: int | None = Field(
+        None, description="Default: the token's store (owners: none unless given)."
+    )
+
+
+class CustomerPatchIn(CustomerFieldsIn):
+    """Fields to change; null clears an optional field, ``tags`` replaces all tags."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "city": "杭州", "tags": ["VIP", "茶友"], "email": None,
+    }]})  # fmt: skip
+
+    name: str | None = Field(None, min_length=1, max_length=100, examples=["张三"])
+
+    @field_validator("name")
+    @classmethod
+    def _has_name(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("cannot be null: a customer keeps a name")
+        return value
+
+
+class SpendOut(BaseModel):
+    purchases: int
+    gross_spend: MoneyOut
+    refunds: MoneyOut
+    net_spend: MoneyOut
+    first_at: datetime | None
+    last_at: datetime | None
+
+
+class CustomerOut(BaseModel):
+    """One customer; ``phone`` is masked (138****5678) where the caller may not see it."""
+
+    id: int
+    name: str
+    code: str | None
+    gender: str
+    phone: str | None = Field(examples=["+8613812345678", "138****5678"])
+    phone_masked: bool
+    email: str | None
+    wechat_id: str | None
+    city: str | None
+    source: str
+    notes: str | None
+    tags: list[str]
+    home_store_id: int | None
+    home_store: str | None
+    owner_staff_id: int | None
+    owner_staff: str | None
+    created_at: datetime
+    updated_at: datetime
+    spend: SpendOut
+
+
+class CustomerRowOut(BaseModel):
+    """A customer in a list or search result."""
+
+    id: int
+    name: str
+    code: str | None
+    phone: str | None
+    phone_masked: bool
+    home_store: str | None
+    owner_staff_id: int | None
+    matched: str | None = Field(None, description="Why a search matched: phone, name, tag…")
+
+
+class PageOut(BaseModel, Generic[T]):
+    """One page of results; a search (``q``) answers one page of best matches."""
+
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+
+# --- purchases --------------------------------------------------------------------------
+
+
+class CustomerRefIn(Strict):
+    """Who bought: an ``id``, or ``code``/``phone``/``email`` (an unknown one is created)."""
+
+    id: int | None = None
+    code: str | None = Field(None, max_length=64)
+    phone: str | None = Field(None, max_length=40, examples=["13812345678"])
+    email: str | None = Field(None, max_length=254)
+    name: str | None = Field(None, max_length=100, description="For a new customer.")
+
+    check_phone = field_validator("phone")(_phone)
+    check_email = field_validator("email")(_email)
+    check_code = field_validator("code")(_code)
+
+    @model_validator(mode="after")
+    def _named(self) -> CustomerRefIn:
+        if self.id is None and not (self.code or self.phone or self.email):
+            raise ValueError("name the customer by id, code, phone or email")
+        return self
+
+
+class LineIn(Strict):
+    """One receipt line: give ``unit_price``, ``amount`` (what was paid) or both."""
+
+    sku: str = Field(min_length=1, max_length=64, examples=["TEA-LJ-250"])
+    name: str | None = Field(None, max_length=200, examples=["明前龙井 250g"])
+    category: str | None = Field(None, max_length=100, examples=["茶叶"])
+    quantity: QuantityIn = Decimal(1)
+    unit_price: MoneyIn | None = None
+    discount: MoneyIn = Decimal(0)
+    amount: MoneyIn | None = None
+
+    @model_validator(mode="after")
+    def _priced(self) -> LineIn:
+        if self.unit_price is None and self.amount is None:
+            raise ValueError("give unit_price, amount or both")
+        return self
+
+
+class PurchaseIn(Strict):
+    """One receipt from a POS; the store defaults to the token's store."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "store_code": "A", "external_order_id": "POS1-20240105-0042",
+        "customer": {"phone": "13812345678", "name": "张三"},
+        "purchased_at": "2024-01-05T14:30:00+08:00",
+        "lines": [{"sku": "TEA-LJ-250", "name": "明前龙井 250g", "quantity": "2",
+                   "unit_price": "640.00"}],
+        "payment_method": "wechat_pay", "is_promotion": False,
+    }]})  # fmt: skip
+
+    store_id: int | None = None
+    store_code: str | None = Field(None, max_length=32)
+    external_order_id: str = Field(min_length=1, max_length=64, examples=["POS1-20240105-0042"])
+    customer: CustomerRefIn
+    purchased_at: datetime = Field(description="ISO 8601; without an offset: store time.")
+    lines: list[LineIn] = Field(min_length=1, max_length=500)
+    payment_method: PaymentMethod | None = Field(
+        None, description="cash, wechat_pay, alipay, card, stored_value, points, other "
+        "(or 现金, 微信, 支付宝, 刷卡…)",
+    )  # fmt: skip
+    is_promotion: bool = False
+
+    @field_validator("external_order_id")
+    @classmethod
+    def _order(cls, value: str) -> str:
+        return to_halfwidth(value)
+
+    @field_validator("payment_method", mode="before")
+    @classmethod
+    def _payment(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in {m.value for m in PaymentMethod}:
+            return parse_payment_method(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_store(self) -> PurchaseIn:
+        if self.store_id is not None and self.store_code is not None:
+            raise ValueError("give store_id or store_code, not both")
+        return self
+
+
+class LineOut(BaseModel):
+    line_no: int
+    sku: str
+    name: str
+    quantity: QuantityOut
+    unit_price: MoneyOut
+    discount: MoneyOut
+    amount: MoneyOut
+
+
+class PurchaseOut(BaseModel):
+    """A recorded purchase; ``replayed`` is true when it had been recorded before."""
+
+    id: int
+    store_id: int
+    store_code: str
+    external_order_id: str
+    customer_id: int
+    purchased_at: datetime = Field(description="In the store's time zone, with offset.")
+    total: MoneyOut
+    payment_method: str | None
+    is_promotion: bool
+    created_at: datetime
+    lines: list[LineOut]
+    replayed: bool = False
