@@ -44,7 +44,7 @@ chromium:
 demo: $(STAMP) $(MO)  ## Build the demo shop into demo.db, print the sign-ins, serve http://127.0.0.1:8000
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	$(BIN)/guanxi --db $(DEMO_DB) demo --seed 42
-	$(BIN)/guanxi --db $(DEMO_DB) serve --host 127.0.0.1 --port 8000
+	GUANXI_ERASURE_SECRET=$${GUANXI_ERASURE_SECRET:-demo-only-not-secret} $(BIN)/guanxi --db $(DEMO_DB) serve --host 127.0.0.1 --port 8000
 
 serve: $(STAMP) $(MO)  ## Serve the UI on http://127.0.0.1:8000 (GUANXI_DATABASE_URL or guanxi.db)
 	$(BIN)/guanxi serve
@@ -72,6 +72,7 @@ docs: $(STAMP)  ## Regenerate docs/cli.md from the commands' --help
 bench: $(STAMP)  ## Run the benchmarks at a quick size
 	$(BIN)/python bench/import_bench.py --lines 200000
 	$(BIN)/python bench/search_bench.py --customers 100000
+	$(BIN)/python bench/web_bench.py --customers 100000
 
 stress: $(STAMP)  ## Full-size benchmarks (1,000,000-line import)
 	$(BIN)/python bench/import_bench.py --lines 1000000
