@@ -32,7 +32,7 @@ $(MO): $(PO) | $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -d $(CATALOGS)
 
 messages: $(STAMP)  ## Extract UI strings and update the translation catalogs
-	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k ngettext:1,2 --no-location --omit-header -o $(CATALOGS)/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k gettext_noop -k ngettext:1,2 --no-location --omit-header -o $(CATALOGS)/messages.pot .
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching
 
 # Browser tests drive Debian's Chromium; install it when missing (needs root, as on CI).

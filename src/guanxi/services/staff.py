@@ -270,3 +270,79 @@ def set_login(
 def list_staff(db: Database) -> list[StaffMember]:
     with db.read() as session:
         return [_member(s) for s in session.scalars(select(Staff).order_by(Staff.id))]
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    """A staff member as the owner's staff page lists them."""
+
+    id: int
+    name: str
+    role: Role
+    store_id: int | None
+    store_name: str | None
+    username: str | None
+    is_active: bool
+
+
+def staff_rows(db: Database) -> list[StaffRow]:
+    """Every staff member with their store's name, active first."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Staff, Store.name)
+            .outerjoin(Store, Store.id == Staff.store_id)
+            .order_by(Staff.is_active.desc(), Staff.id)
+        ).all()
+    return [StaffRow(s.id, s.name, Role(s.role), s.store_id, store, s.username, s.is_active)
+            for s, store in rows]  # fmt: skip
+
+
+def change_staff(
+    db: Database,
+    staff_id: int,
+    *,
+    role: Role,
+    store_id: int | None,
+    is_active: bool,
+    actor_id: int,
+    ip: str | None = None,
+) -> None:
+    """Change a staff member's role, store or active flag (owner only; audited).
+
+    A role or store change, or deactivation, ends the member's sessions so the new rights apply
+    at once. The last active owner cannot be demoted or deactivated.
+    """
+    with db.write() as session:
+        staff = session.get(Staff, staff_id)
+        if staff is None:
+            raise NotFound(f"staff member {staff_id} does not exist")
+        if store_id is not None and session.get(Store, store_id) is None:
+            raise NotFound(f"store {store_id} does not exist")
+        if role is Role.OWNER:
+            store_id = None  # owners see every store
+        if staff.role == Role.OWNER.value and (role is not Role.OWNER or not is_active):
+            _keep_an_owner(session, staff_id)
+        before = {"role": staff.role, "store_id": staff.store_id, "is_active": staff.is_active}
+        after = {"role": role.value, "store_id": store_id, "is_active": is_active}
+        if before == after:
+            return
+        staff.role, staff.store_id, staff.is_active = role.value, store_id, is_active
+        session.execute(delete(WebSession).where(WebSession.staff_id == staff_id))
+        audit.record(session, audit.Action.ROLE_CHANGED, actor_id=actor_id, target_type="staff",
+                     target_id=staff_id, detail={"before": before, "after": after},
+                     ip=ip)  # fmt: skip
+
+
+def _keep_an_owner(session: Session, leaving_id: int) -> None:
+    others = session.execute(
+        select(func.count())
+        .select_from(Staff)
+        .where(Staff.role == Role.OWNER.value, Staff.is_active.is_(True), Staff.id != leaving_id)
+    ).scalar_one()
+    if not others:
+        raise Conflict("this is the shop's only active owner: make someone else owner first")
+
+
+def list_stores(db: Database) -> list[tuple[int, str]]:
+    with db.read() as session:
+        return [(s.id, s.name) for s in session.scalars(select(Store).order_by(Store.id))]

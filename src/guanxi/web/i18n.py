@@ -89,6 +89,11 @@ def language(code: str, tz: str) -> Language:
     return Language(code, translations_for(code), ZoneInfo(tz))
 
 
+def gettext_noop(message: str) -> str:
+    """Mark a string for extraction without translating it here."""
+    return message
+
+
 def gettext(message: str) -> str:
     return current.get().translations.gettext(message)
 
@@ -100,5 +105,18 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def locale_name(code: str) -> str:
     return str(Locale.parse(code).display_name)
 
+
+class _RoleNames:
+    """Role labels in the request's language (``role_names["clerk"]`` in templates)."""
+
+    _labels = {"owner": "Owner", "manager": "Manager", "clerk": "Clerk"}
+
+    def __getitem__(self, role: str) -> str:
+        return gettext(self._labels[role])
+
+
+ROLE_NAMES = _RoleNames()
+# For the catalog extractor: the labels above are translated at run time.
+_ROLE_MESSAGES = (gettext_noop("Owner"), gettext_noop("Manager"), gettext_noop("Clerk"))
 
 GETTEXT: dict[str, Callable[..., str]] = {"gettext": gettext, "ngettext": ngettext}
