@@ -43,6 +43,7 @@ def test_owner_sees_newest_first_and_filters(
     client_for: Factory, db: Database, accounts: dict[str, Account]
 ) -> None:
     client, _ = client_for("owner")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     _log(db, accounts)
     shown = entries(client.get("/audit").text)
     assert shown[:3] == [
@@ -65,6 +66,7 @@ def test_pages_go_to_older_entries(
     client_for: Factory, db: Database, accounts: dict[str, Account]
 ) -> None:
     client, _ = client_for("owner")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     with db.write() as s:
         for n in range(PER_PAGE + 5):
             audit.record(s, audit.Action.PHONE_UNMASKED, actor_id=accounts["clerk"].id,
@@ -82,4 +84,5 @@ def test_pages_go_to_older_entries(
 def test_only_the_owner_may_read_the_log(client_for: Factory, accounts: dict[str, Account]) -> None:
     for who in ("manager", "clerk"):
         client, _ = client_for(who)
+        client.headers["Accept-Language"] = "en"  # the assertions read English
         assert client.get("/audit").status_code == 403

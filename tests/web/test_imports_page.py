@@ -81,6 +81,7 @@ def test_preview_lists_the_mapping_and_the_bad_row_without_importing(
     client_for: Factory, db: Database, accounts: dict[str, Account], tmp_path: Path
 ) -> None:
     client, csrf = client_for("manager")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     status, page = upload(client, csrf, "会员.csv", gbk_file(tmp_path))
     assert status == 200
     assert text_of(page, "encoding").startswith("gb18030")
@@ -101,6 +102,7 @@ def test_confirm_without_skip_imports_nothing_then_with_skip_imports_the_good_ro
     client_for: Factory, db: Database, accounts: dict[str, Account], tmp_path: Path
 ) -> None:
     client, csrf = client_for("owner")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     upload_id = upload_id_of(upload(client, csrf, "会员.csv", gbk_file(tmp_path))[1])
     refused = confirm(client, csrf, upload_id, skip=False)
     assert refused.select_one("[data-testid=not-imported]") is not None
@@ -125,6 +127,7 @@ def test_each_confirmed_import_is_audited_without_personal_data(
     client_for: Factory, db: Database, accounts: dict[str, Account], tmp_path: Path
 ) -> None:
     client, csrf = client_for("manager")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     upload_id = upload_id_of(upload(client, csrf, "会员.csv", gbk_file(tmp_path))[1])
     confirm(client, csrf, upload_id, skip=True)
     with db.read() as s:
@@ -148,6 +151,7 @@ def test_purchases_from_a_spreadsheet(
     ]
     content = write_xlsx(tmp_path / "销售.xlsx", header, rows).read_bytes()
     client, csrf = client_for("owner")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     status, page = upload(client, csrf, "销售.xlsx", content, kind="purchases")
     assert status == 200 and page.select("[data-testid=bad-line]") == []
     assert count(db, Purchase) == 0
@@ -160,6 +164,7 @@ def test_unsupported_and_oversized_files_get_a_clear_message(
     client_for: Factory, accounts: dict[str, Account], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, csrf = client_for("owner")
+    client.headers["Accept-Language"] = "en"  # the assertions read English
     status, page = upload(client, csrf, "会员.pdf", b"%PDF-1.4")
     assert status == 422
     assert "'.pdf'" in text_of(page, "import-error") and "CSV" in text_of(page, "import-error")
@@ -172,12 +177,15 @@ def test_clerks_may_not_import_and_uploads_are_private(
     client_for: Factory, accounts: dict[str, Account], tmp_path: Path
 ) -> None:
     clerk, clerk_csrf = client_for("clerk")
+    clerk.headers["Accept-Language"] = "en"  # the assertions read English
     assert clerk.get("/imports").status_code == 403
     status, _ = upload(clerk, clerk_csrf, "会员.csv", gbk_file(tmp_path))
     assert status == 403
     owner, csrf = client_for("owner")
+    owner.headers["Accept-Language"] = "en"  # the assertions read English
     upload_id = upload_id_of(upload(owner, csrf, "会员.csv", gbk_file(tmp_path))[1])
     manager, manager_csrf = client_for("manager")
+    manager.headers["Accept-Language"] = "en"  # the assertions read English
     other = manager.post(f"/imports/{upload_id}/confirm", data={"csrf_token": manager_csrf})
     assert other.status_code == 404
     assert manager.get(f"/imports/{upload_id}/rejects.csv").status_code == 404

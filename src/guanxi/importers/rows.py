@@ -285,7 +285,7 @@ class PurchaseRowParser:
         self, line: int, got: dict[str, Any], cells: list[str]
     ) -> PurchaseLineRow | list[CellError]:
         quantity = got.get("quantity", _DEFAULTS["quantity"])
-        money = _line_money(
+        money = line_money(
             quantity,
             got.get("unit_price"),
             got.get("discount", _DEFAULTS["discount"]),
@@ -310,7 +310,7 @@ class PurchaseRowParser:
 CENT = Decimal("0.01")
 
 
-def _line_money(
+def line_money(
     qty: Decimal, unit: Decimal | None, discount: Decimal, amount: Decimal | None
 ) -> tuple[Decimal, Decimal, Decimal] | str:
     """Complete (unit price, discount, amount) from what the file gives, or say what's wrong."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from guanxi.errors import InvalidInput, NotFound
@@ -43,11 +43,18 @@ class CustomerHit:
 
 
 def search_customers(
-    db: Database, query: str, *, limit: int = 20, store_id: int | None = None
+    db: Database,
+    query: str,
+    *,
+    limit: int = 20,
+    store_id: int | None = None,
+    tag: str | None = None,
+    owner_staff_id: int | None = None,
 ) -> list[CustomerHit]:
     """Rank customers matching ``query``: exact name/phone/code first, then prefixes, tags.
 
-    ``store_id`` limits the search to the customers of one store (a clerk's or manager's view).
+    ``store_id`` limits the search to the customers of one store (a clerk's or manager's view);
+    ``tag`` and ``owner_staff_id`` to those with that tag and that account owner.
     """
     q = to_halfwidth(query).strip()
     if not q:
@@ -56,11 +63,10 @@ def search_customers(
         raise InvalidInput(f"limit must be at least 1 (found {limit})")
     best: dict[int, tuple[int, str]] = {}
     candidates = _candidates(q)
+    filters = _filters(store_id=store_id, tag=tag, owner_staff_id=owner_staff_id)
     branches = []
     for i, (_, _, stmt) in enumerate(candidates):
-        if store_id is not None:
-            stmt = stmt.where(Customer.home_store_id == store_id)
-        sub = stmt.limit(limit).subquery()
+        sub = stmt.where(*filters).limit(limit).subquery()
         branches.append(select(literal(i).label("k"), next(iter(sub.c)).label("cid")))
     with db.read() as session:
         # One round trip: every way of matching, each limited, in a UNION ALL.
@@ -303,22 +309,17 @@ def list_customers(
 ) -> CustomerPage:
     """A page of customers, newest first, or the best matches for ``query``.
 
-    ``store_id`` is the viewer's scope (None: every store). A search answers at most one page.
+    ``store_id`` is the viewer's scope (None: every store); ``tag`` and ``owner_staff_id``
+    narrow the list and a search alike. A search answers at most one page.
     """
     page = max(page, 1)
     if query and query.strip():
-        hits = search_customers(db, query, limit=per_page, store_id=store_id)
+        hits = search_customers(db, query, limit=per_page, store_id=store_id, tag=tag,
+                                owner_staff_id=owner_staff_id)  # fmt: skip
         matched = {h.id: h.matched for h in hits}
         rows = _listed(db, [h.id for h in hits], matched)
         return CustomerPage(rows, len(rows), 1, per_page)
-    filters = []
-    if store_id is not None:
-        filters.append(Customer.home_store_id == store_id)
-    if owner_staff_id is not None:
-        filters.append(Customer.owner_staff_id == owner_staff_id)
-    if tag:
-        filters.append(Customer.id.in_(select(CustomerTag.customer_id)
-                                       .where(CustomerTag.name == tag)))  # fmt: skip
+    filters = _filters(store_id=store_id, tag=tag, owner_staff_id=owner_staff_id)
     with db.read() as session:
         total = session.execute(select(func.count()).select_from(Customer).where(*filters))
         count = int(total.scalar_one())
@@ -327,6 +328,21 @@ def list_customers(
             .limit(per_page).offset((page - 1) * per_page)
         ).scalars().all()  # fmt: skip
     return CustomerPage(_listed(db, list(ids), {}), count, page, per_page)
+
+
+def _filters(
+    *, store_id: int | None, tag: str | None, owner_staff_id: int | None
+) -> list[ColumnElement[bool]]:
+    """Conditions on ``Customer`` for the list's filters (None or empty: no condition)."""
+    filters = []
+    if store_id is not None:
+        filters.append(Customer.home_store_id == store_id)
+    if owner_staff_id is not None:
+        filters.append(Customer.owner_staff_id == owner_staff_id)
+    if tag:
+        tagged = select(CustomerTag.customer_id).where(CustomerTag.name == tag)
+        filters.append(Customer.id.in_(tagged))
+    return filters
 
 
 def _listed(db: Database, ids: list[int], matched: dict[int, str]) -> list[ListedCustomer]:

@@ -23,7 +23,7 @@ from guanxi.domain.customers import CustomerSource
 from guanxi.domain.names import name_keys
 from guanxi.domain.purchases import PaymentMethod
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from guanxi.importers.rows import _line_money  # the importer's rule, shared on purpose
+from guanxi.importers.rows import line_money  # the importer's rule, shared on purpose
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Product, Purchase, PurchaseLine, Store
 
@@ -185,7 +185,7 @@ def _complete(index: int, line: LineInput) -> _Line:
         raise InvalidField(f"{where}.quantity", "must be more than 0: record returns separately")
     if line.unit_price is None and line.amount is None:
         raise InvalidField(f"{where}.unit_price", "give unit_price, amount or both")
-    money = _line_money(line.quantity, line.unit_price, line.discount, line.amount)
+    money = line_money(line.quantity, line.unit_price, line.discount, line.amount)
     if isinstance(money, str):
         raise InvalidField(f"{where}.amount", money)
     unit, discount, amount = money

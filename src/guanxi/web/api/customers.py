@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from guanxi.domain.access import mask_phone, sees_all_stores
 from guanxi.errors import NotAllowed, NotFound
 from guanxi.services.api_tokens import Scope
+from guanxi.services.customer_edits import create_customer, update_customer
+from guanxi.services.customer_forms import CustomerValues
 from guanxi.services.customers import (
     CustomerDetail,
     customer_in_scope,
@@ -17,7 +19,6 @@ from guanxi.services.customers import (
     list_customers,
 )
 from guanxi.web.api.auth import ApiCaller, api_requires
-from guanxi.web.api.customer_writes import create_customer, update_customer
 from guanxi.web.api.schemas import (
     CustomerCreateIn,
     CustomerOut,
@@ -100,7 +101,8 @@ def create(
     values = body.changes() | {"name": body.name, "source": body.source.value}
     values["home_store_id"] = _home_store(caller, body.home_store_id)
     db = web_context(request).db
-    customer_id = create_customer(db, values, actor_id=caller.staff_id, ip=caller.ip)
+    new = CustomerValues.of(values)
+    customer_id = create_customer(db, new, actor=caller.staff, ip=caller.ip, via="api")
     response.headers["Location"] = f"/api/v1/customers/{customer_id}"
     return customer_out(caller, get_customer_detail(db, customer_id))
 
@@ -136,5 +138,6 @@ def change(
     """Change the fields sent (null clears one); audited by field names, never values."""
     _visible(request, caller, customer_id)
     db = web_context(request).db
-    update_customer(db, customer_id, body.changes(), actor_id=caller.staff_id, ip=caller.ip)
+    changes = CustomerValues.of(body.changes())
+    update_customer(db, customer_id, changes, actor=caller.staff, ip=caller.ip, via="api")
     return customer_out(caller, get_customer_detail(db, customer_id))

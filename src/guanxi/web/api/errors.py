@@ -20,10 +20,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from guanxi.errors import GuanxiError
+from guanxi.services.customer_edits import DuplicateCustomer
+from guanxi.services.customer_forms import FormErrors
 from guanxi.services.purchases import InvalidField, OrderConflict
 from guanxi.web import errors
 from guanxi.web.api.auth import InsufficientScope, Unauthorized
-from guanxi.web.api.customer_writes import DuplicateCustomer
 
 SOURCES = {"body", "query", "path", "header", "cookie"}
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
@@ -86,6 +87,8 @@ async def handle_guanxi(request: Request, exc: Exception) -> Response:
         extra["scope"] = exc.scope.value
     elif isinstance(exc, InvalidField):
         extra["fields"] = [{"field": exc.field, "message": exc.reason}]
+    elif isinstance(exc, FormErrors):
+        extra["fields"] = [{"field": k, "message": m} for k, m in exc.errors.items()]
     elif isinstance(exc, OrderConflict):
         extra["purchase_id"] = exc.purchase_id
     elif isinstance(exc, DuplicateCustomer):
@@ -106,6 +109,8 @@ def install_api_errors(app: FastAPI) -> None:
     """Answer errors under /api/ in the API's JSON shape (call once in ``create_app``)."""
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(HTTPException, handle_http)
-    for cls in (Unauthorized, InsufficientScope, InvalidField, OrderConflict, DuplicateCustomer):
+    handled = (Unauthorized, InsufficientScope, InvalidField, FormErrors, OrderConflict,
+               DuplicateCustomer)  # fmt: skip
+    for cls in handled:
         app.add_exception_handler(cls, handle_guanxi)
     app.add_exception_handler(Exception, handle_crash)

@@ -16,22 +16,18 @@ from guanxi.domain.staff import Role
 from guanxi.errors import ConfigError, Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.importers.values import parse_bool
 from guanxi.services import audit
+from guanxi.services.customer_consents import current_consents, set_consent
 from guanxi.services.customer_edits import (
-    CustomerForm,
-    FormErrors,
+    DuplicateCustomer,
     add_note,
-    confirms_erasure,
     create_customer,
-    current_consents,
-    erase_customer,
-    export_customer,
     form_choices,
     is_erased,
     list_notes,
-    notes_available,
-    set_consent,
     update_customer,
 )
+from guanxi.services.customer_forms import CustomerForm, FormErrors
+from guanxi.services.customer_privacy import confirms_erasure, erase_customer, export_customer
 from guanxi.services.customers import customer_in_scope, get_customer_detail, list_customers
 from guanxi.services.staff import SignedIn, StaffMember
 from guanxi.web.access import requires
@@ -176,7 +172,7 @@ def add_customer(
         customer_id = create_customer(
             web_context(request).db, form, actor=_actor(viewer), ip=viewer.ip
         )
-    except FormErrors as exc:
+    except (FormErrors, DuplicateCustomer) as exc:
         return _form_page(request, viewer, form, None, exc.errors, status=422)
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)
 
@@ -206,7 +202,7 @@ def save_customer(
         update_customer(
             web_context(request).db, customer_id, form, actor=_actor(viewer), ip=viewer.ip
         )
-    except FormErrors as exc:
+    except (FormErrors, DuplicateCustomer) as exc:
         return _form_page(request, viewer, form, customer_id, exc.errors, status=422)
     return RedirectResponse(f"/customers/{customer_id}", status_code=303)
 
@@ -231,7 +227,6 @@ def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[
         "erased": is_erased(detail.customer["custom_fields"]),
         "consents": current_consents(ctx.db, customer_id),
         "notes": list_notes(ctx.db, customer_id),
-        "notes_enabled": notes_available(ctx.db),
         "note_error": None,
         "erase_error": None,
     }
@@ -347,7 +342,6 @@ def post_note(
         "erased": False,
         "note_error": error,
         "notes": list_notes(ctx.db, customer_id),
-        "notes_enabled": True,
         "draft": text if error else "",
     }
     return ctx.templates.TemplateResponse(request, "customers/_notes.html", context)
