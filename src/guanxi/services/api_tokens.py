@@ -7,7 +7,6 @@ refused at creation, and every request checks the role again (it may have change
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from guanxi.domain.access import Permission, is_allowed
 from guanxi.domain.staff import Role
 from guanxi.errors import GuanxiError, InvalidInput, NotAllowed, NotFound
 from guanxi.services import audit
-from guanxi.services.staff import StaffMember
+from guanxi.services.staff import StaffMember, token_digest
 from guanxi.storage.db import Database
 from guanxi.storage.models import ApiToken, Staff
 
@@ -88,10 +87,6 @@ def parse_scopes(values: Iterable[str]) -> tuple[Scope, ...]:
     return tuple(sorted(found))
 
 
-def digest(plain: str) -> str:
-    return hashlib.sha256(plain.encode()).hexdigest()
-
-
 def create_token(
     db: Database,
     staff_id: int,
@@ -110,7 +105,7 @@ def create_token(
     with db.write() as session:
         staff = _active_staff(session, staff_id)
         _check_role_allows(staff, wanted)
-        row = ApiToken(staff_id=staff.id, name=name, token_hash=digest(plain),
+        row = ApiToken(staff_id=staff.id, name=name, token_hash=token_digest(plain),
                        scopes=" ".join(wanted), created_at=now or datetime.now(UTC))  # fmt: skip
         session.add(row)
         session.flush()
@@ -175,7 +170,7 @@ def authenticate(
         found = session.execute(
             select(ApiToken, Staff)
             .join(Staff, Staff.id == ApiToken.staff_id)
-            .where(ApiToken.token_hash == digest(plain))
+            .where(ApiToken.token_hash == token_digest(plain))
         ).one_or_none()
     if found is None:
         raise TokenRefused("unknown API token: check the Authorization header")

@@ -77,7 +77,8 @@ def _member(s: Staff) -> StaffMember:
     return StaffMember(s.id, s.name, Role(s.role), s.store_id, s.username, s.locale)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What is stored of a secret token (session or API): its SHA-256, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -162,7 +163,7 @@ def _open_session(
         staff.password_hash = hasher.hash(password)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     row = WebSession(
-        token_hash=_digest(token),
+        token_hash=token_digest(token),
         staff_id=staff.id,
         csrf_token=csrf,
         created_at=now,
@@ -212,7 +213,7 @@ def find_session(
         row = session.execute(
             select(WebSession, Staff)
             .join(Staff, Staff.id == WebSession.staff_id)
-            .where(WebSession.token_hash == _digest(token))
+            .where(WebSession.token_hash == token_digest(token))
         ).one_or_none()
         if row is None:
             return None
@@ -227,7 +228,7 @@ def find_session(
 
 def sign_out(db: Database, token: str) -> None:
     with db.write() as session:
-        session.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+        session.execute(delete(WebSession).where(WebSession.token_hash == token_digest(token)))
 
 
 def sign_out_everywhere(db: Database, staff_id: int, *, ip: str | None = None) -> int:
