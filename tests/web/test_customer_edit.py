@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from guanxi.services.customer_forms import CustomerForm, FormErrors, birthday_text
+from guanxi.services.customer_import import import_customers
 from guanxi.services.customer_privacy import phone_hmac
 from guanxi.services.customers import get_customer_detail
+from guanxi.services.imports import ImportOptions
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
     Anniversary,
@@ -33,7 +36,7 @@ from guanxi.storage.models import (
     PurchaseReturn,
     ReturnLine,
 )
-from tests.factories import make_customer
+from tests.factories import make_customer, write_csv
 from tests.web.conftest import Account
 
 Factory = Callable[[str], tuple[TestClient, str]]
@@ -391,7 +394,8 @@ def test_erasure_anonymises_but_keeps_purchase_totals(
     c = detail.customer
     assert c["name"] == f"已删除客户 #{cid}" and (c["name_pinyin"], c["name_initials"]) == ("", "")
     assert [c[k] for k in ("phone", "phone_last4", "email", "city", "birthday_month")] == [None] * 5
-    assert c["custom_fields"]["erased_phone_hmac"] == phone_hmac("+8613812345678", SECRET)
+    assert c["erased_phone_hmac"] == phone_hmac("+8613812345678", SECRET)
+    assert c["erased_at"] is not None and c["custom_fields"] == {}
     assert detail.tags == [] and detail.consents == {"sms": False}
     after = detail.summary
     assert (after.purchases, after.gross_spend, after.refunds) == (2, Decimal(264), Decimal(88))
@@ -480,3 +484,32 @@ def test_search_keeps_the_tag_and_account_owner_filters(
     both = owner.get(f"/customers?q=zs&owner={clerk}&tag=VIP", headers=HTMX)
     assert names(both.text) == {"张三"} and "filters apply" not in both.text
     assert names(owner.get("/customers?q=VIP&tag=VIP").text) == {"张三", "张山"}  # tag match
+
+
+def test_reimport_after_erasure_does_not_bring_back_consent(
+    app: FastAPI, client_for: Factory, db: Database, accounts: dict[str, Account], tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "c.csv",
+        ["姓名", "手机", "同意营销", "门店"],
+        [["回头客", "13812345678", "是", "旗舰店"]],
+    )
+    options = ImportOptions(erasure_secret=SECRET)
+    assert import_customers(db, path, options).inserted == 1
+    with db.read() as s:
+        cid = s.execute(select(Customer.id).where(Customer.phone == "+8613812345678")).scalar_one()
+    client, csrf = client_for("manager")
+    assert erase(client, csrf, cid, str(cid)).status_code == 303
+    again = import_customers(db, path, options)
+    assert again.inserted == 1 and any("erased on request" in w for w in again.warnings)
+    with db.read() as s:
+        new = s.execute(select(Customer).where(Customer.phone == "+8613812345678")).scalar_one()
+        assert new.id != cid and new.consents == []
+    without_secret = import_customers(
+        db,
+        write_csv(
+            tmp_path / "d.csv", ["姓名", "手机", "同意营销"], [["别人", "13900001111", "是"]]
+        ),
+        ImportOptions(),
+    )
+    assert without_secret.inserted == 1 and not without_secret.warnings

@@ -88,6 +88,7 @@ def _options(
         skip_bad_rows=skip,
         dry_run=dry_run,
         timezone=state(ctx).settings.timezone,
+        erasure_secret=state(ctx).settings.erasure_secret,
     )
 
 

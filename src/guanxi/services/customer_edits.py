@@ -33,7 +33,6 @@ from guanxi.storage.models import (
     Store,
 )
 
-ERASED_AT = "erased_at"
 MAX_NOTE = 2000
 _LABEL_MODELS: dict[str, type[CustomerTag] | type[CustomerInterest]] = {
     "tags": CustomerTag,
@@ -99,15 +98,15 @@ def get_customer_in_scope(session: Session, customer_id: int, actor: StaffMember
     return c
 
 
-def is_erased(custom_fields: Mapping[str, Any] | None) -> bool:
-    """Whether a customer's personal data was erased."""
-    return bool(custom_fields and ERASED_AT in custom_fields)
+def is_erased(erased_at: datetime | None) -> bool:
+    """Whether a customer's personal data was erased (``customer.erased_at`` is set)."""
+    return erased_at is not None
 
 
 def get_editable_customer(session: Session, customer_id: int, actor: StaffMember) -> Customer:
     """The customer in the actor's scope; Conflict once their personal data was erased."""
     c = get_customer_in_scope(session, customer_id, actor)
-    if is_erased(c.custom_fields):
+    if is_erased(c.erased_at):
         raise Conflict(
             f"customer {customer_id} was erased and cannot be changed: add the person again "
             "as a new customer if they come back"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from guanxi.domain.purchases import ImportKind
 from guanxi.importers.headers import CUSTOMER_FIELDS, map_columns
 from guanxi.importers.rows import CellError, CustomerRow, parse_customer_row
+from guanxi.services.customer_privacy import phone_hmac
 from guanxi.services.imports import (
     Directory,
     ImportOptions,
@@ -100,6 +101,10 @@ class _CustomerWriter:
         self.directory = Directory(session, report, options.timezone)
         self.source = f"import:{filename}"[:64]
         self.referrals: list[tuple[int, str, int]] = []  # (customer id, referrer key, line)
+        self.secret = options.erasure_secret
+        self.erased = set(session.execute(
+            select(Customer.erased_phone_hmac).where(Customer.erased_phone_hmac.is_not(None))
+        ).scalars()) if self.secret else set()  # fmt: skip
 
     def write(self, rows: list[CustomerRow]) -> list[tuple[CustomerRow, list[CellError]]]:
         """Insert or update each row; return the rows that had to be rejected."""
@@ -181,8 +186,20 @@ class _CustomerWriter:
             self.session.execute(insert(Customer).returning(Customer.id), values).scalar_one()
         )
         self._add_labels(customer_id, row.tags, row.interests)
-        self._set_consents(customer_id, row.consents, {})
+        if row.consents and self._was_erased(row):
+            self.report.warnings.append(
+                f"line {row.line}: this phone belonged to a customer whose data was erased on "
+                "request; their marketing consent was not recorded (ask them again)"
+            )
+        else:
+            self._set_consents(customer_id, row.consents, {})
         return customer_id
+
+    def _was_erased(self, row: CustomerRow) -> bool:
+        """Whether a new row's phone matches the kept HMAC of an erased customer (DESIGN.md:
+        a re-import must not bring back the consent of someone who asked to be forgotten)."""
+        phone = row.columns.get("phone")
+        return bool(phone and self.erased and phone_hmac(phone, self.secret) in self.erased)
 
     def _update(self, row: CustomerRow, found: dict[str, Any]) -> bool:
         changes = {k: val for k, val in row.columns.items() if found.get(k) != val}

@@ -21,7 +21,6 @@ from guanxi.importers import values as v
 from guanxi.services import audit
 from guanxi.services.customer_consents import write_consent
 from guanxi.services.customer_edits import (
-    ERASED_AT,
     audit_customer,
     get_customer_in_scope,
     get_editable_customer,
@@ -47,7 +46,6 @@ from guanxi.storage.models import (
 )
 
 ERASED_NAME = "已删除客户 #{id}"
-ERASED_PHONE_HMAC = "erased_phone_hmac"
 
 # --- export ----------------------------------------------------------------------------------
 
@@ -247,15 +245,13 @@ def erase_customer(
         raise ConfigError("erasure needs a secret for the phone hash: set GUANXI_ERASURE_SECRET")
     with db.write() as session:
         c = get_editable_customer(session, customer_id, actor)
-        kept = {
-            ERASED_AT: datetime.now(UTC).isoformat(),
-            ERASED_PHONE_HMAC: phone_hmac(c.phone, secret) if c.phone else None,
-        }
+        c.erased_phone_hmac = phone_hmac(c.phone, secret) if c.phone else None
+        c.erased_at = datetime.now(UTC)
         withdrawn = _withdraw_consents(session, customer_id)
         _forget(session, customer_id)
         for key, value in _ANONYMOUS.items():
             setattr(c, key, value)
-        c.name, c.custom_fields = ERASED_NAME.format(id=customer_id), kept
+        c.name, c.custom_fields = ERASED_NAME.format(id=customer_id), {}
         purchases = session.execute(
             select(func.count()).select_from(Purchase).where(Purchase.customer_id == customer_id)
         ).scalar_one()

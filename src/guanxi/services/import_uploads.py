@@ -121,7 +121,9 @@ def load_upload(upload_id: str, staff_id: int) -> Upload:
                   data["encoding"], staff_id, meta.parent, data["imported"])  # fmt: skip
 
 
-def preview_upload(db: Database, upload: Upload, timezone: str) -> Preview:
+def preview_upload(
+    db: Database, upload: Upload, timezone: str, *, erasure_secret: str = ""
+) -> Preview:
     """Read the first rows, then import in a dry run (skipping bad rows) to list every problem.
 
     Raises InvalidInput when the file cannot be read at all.
@@ -130,7 +132,7 @@ def preview_upload(db: Database, upload: Upload, timezone: str) -> Preview:
         rows = list(islice(table.rows, SAMPLE_ROWS))
         preview = Preview(upload, table.header, rows, table.encoding, table.sheet)
     options = ImportOptions(encoding=upload.encoding, skip_bad_rows=True, dry_run=True,
-                            timezone=timezone)  # fmt: skip
+                            timezone=timezone, erasure_secret=erasure_secret)  # fmt: skip
     try:
         preview.report = IMPORTERS[upload.kind](db, upload.path, options)
     except InvalidInput as exc:
@@ -141,13 +143,19 @@ def preview_upload(db: Database, upload: Upload, timezone: str) -> Preview:
 
 
 def run_import(
-    db: Database, upload: Upload, *, skip_bad_rows: bool, timezone: str, ip: str | None
+    db: Database,
+    upload: Upload,
+    *,
+    skip_bad_rows: bool,
+    timezone: str,
+    ip: str | None,
+    erasure_secret: str = "",
 ) -> ImportReport:
     """Import the file for real (one transaction), then audit it: kind, file name, counts."""
     if upload.imported:
         raise Conflict(f"{upload.filename} was already imported: upload it again to re-import")
     options = ImportOptions(encoding=upload.encoding, skip_bad_rows=skip_bad_rows,
-                            timezone=timezone)  # fmt: skip
+                            timezone=timezone, erasure_secret=erasure_secret)  # fmt: skip
     report = IMPORTERS[upload.kind](db, upload.path, options)
     with db.write() as session:
         audit.record(session, audit.Action.IMPORT, actor_id=upload.staff_id,

@@ -83,6 +83,7 @@ class ImportOptions:
     mapping: dict[str, str] = field(default_factory=dict)
     skip_bad_rows: bool = False
     dry_run: bool = False  # do everything, report it, then roll back (an import preview)
+    erasure_secret: str = ""  # GUANXI_ERASURE_SECRET: recognise phones of erased customers
     timezone: str = "Asia/Shanghai"
     progress: Progress | None = None
 

@@ -119,6 +119,9 @@ class Customer(Base):
     communication_style: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Set by erasure: when, and an HMAC of the phone so a re-import does not restore consent.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    erased_phone_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -184,7 +184,7 @@ def edit_customer(
     """The form filled with the stored customer (the phone masked: retype it to change it)."""
     _visible(request, viewer, customer_id)
     d = get_customer_detail(web_context(request).db, customer_id)
-    if is_erased(d.customer["custom_fields"]):
+    if is_erased(d.customer["erased_at"]):
         raise Conflict(f"customer {customer_id} was erased: there is nothing left to edit")
     form = CustomerForm.from_customer(d.customer, d.tags, d.interests)
     return _form_page(request, viewer, form, customer_id, {})
@@ -224,7 +224,7 @@ def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[
         "s": detail.summary,
         "phone": mask_phone(detail.customer["phone"]),
         "may_unmask": may_unmask,
-        "erased": is_erased(detail.customer["custom_fields"]),
+        "erased": is_erased(detail.customer["erased_at"]),
         "consents": current_consents(ctx.db, customer_id),
         "notes": list_notes(ctx.db, customer_id),
         "note_error": None,

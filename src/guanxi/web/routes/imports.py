@@ -75,7 +75,8 @@ def import_preview(
         if file is None:
             raise InvalidInput("choose a file to import")
         upload = save_upload(file.file, file.filename or "", kind, encoding, _staff_id(viewer))
-        preview = preview_upload(ctx.db, upload, ctx.settings.timezone)
+        preview = preview_upload(ctx.db, upload, ctx.settings.timezone,
+                                 erasure_secret=ctx.settings.erasure_secret)  # fmt: skip
     except InvalidInput as exc:
         status = 413 if isinstance(exc, UploadTooLarge) else 422
         return _form(request, viewer, error=str(exc), status=status, kind=kind, encoding=encoding)
@@ -94,7 +95,8 @@ def import_confirm(
     ctx = web_context(request)
     upload = load_upload(upload_id, _staff_id(viewer))
     report = run_import(ctx.db, upload, skip_bad_rows=skip_bad_rows,
-                        timezone=ctx.settings.timezone, ip=viewer.ip)  # fmt: skip
+                        timezone=ctx.settings.timezone, ip=viewer.ip,
+                        erasure_secret=ctx.settings.erasure_secret)  # fmt: skip
     context = {"viewer": viewer, "upload": upload, "report": report}
     return _page(request, "imports/report.html", context)
 
