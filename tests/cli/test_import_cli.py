@@ -70,3 +70,17 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert code == 0 and "Dry run of p.csv, nothing changed" in out and "inserted 1" in out
     code, out = invoke(db, "customers", "search", "zs")
     assert code == 0 and "No customer matches" in out
+
+
+def test_init_says_how_to_create_the_first_owner(tmp_path: Path) -> None:
+    db = tmp_path / "shop.db"
+    code, out = invoke(db, "init")
+    assert code == 0 and "guanxi staff add <name> --role owner" in out
+    result = runner.invoke(
+        app,
+        ["--db", str(db), "staff", "add", "林婉清", "--role", "owner", "--username", "owner"],
+        env={"GUANXI_NEW_PASSWORD": "a long password"},
+    )
+    assert result.exit_code == 0, result.output
+    code, out = invoke(db, "init")
+    assert code == 0 and "No owner can sign in" not in out

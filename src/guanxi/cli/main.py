@@ -12,7 +12,9 @@ from guanxi import __version__
 from guanxi.cli import customers, demo, imports, serve, staff, tokens
 from guanxi.cli.common import State, console, err_console, state
 from guanxi.config import Settings
+from guanxi.domain.staff import Role
 from guanxi.errors import GuanxiError
+from guanxi.services.staff import list_staff
 
 app = typer.Typer(
     name="guanxi",
@@ -62,6 +64,12 @@ def init_command(ctx: typer.Context) -> None:
     """
     database = state(ctx).database()
     console.print(f"Database ready at {database.url.render_as_string(hide_password=True)}")
+    if not any(m.role is Role.OWNER and m.username for m in list_staff(database)):
+        console.print(
+            "No owner can sign in yet. Create the first one with:\n"
+            "  guanxi staff add <name> --role owner --username owner",
+            highlight=False,
+        )
 
 
 app.add_typer(imports.app, name="import")
