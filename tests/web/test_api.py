@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
 from guanxi.config import Settings
-from guanxi.services.api_tokens import Scope, create_token, revoke_token
+from guanxi.services.api_tokens import create_token, revoke_token, scopes_of_role
 from guanxi.storage.db import Database
 from guanxi.web.api import install_api_errors
 from guanxi.web.api.errors import handle_validation
@@ -22,7 +22,6 @@ from tests.factories import make_customer
 from tests.web.conftest import HASHER, Account
 
 Factory = Callable[[str], tuple[TestClient, str]]
-ALL_SCOPES = tuple(s.value for s in Scope)
 
 
 def api(app: FastAPI) -> TestClient:
@@ -32,8 +31,10 @@ def api(app: FastAPI) -> TestClient:
 
 
 def bearer(db: Database, account: Account, *scopes: str) -> dict[str, str]:
-    """Authorization headers with a new token of ``account`` (default: every scope)."""
-    plain, _ = create_token(db, account.id, f"POS-{account.username}", scopes or ALL_SCOPES)
+    """Authorization headers with a new token of ``account`` (default: every scope its role
+    allows)."""
+    wanted = scopes or tuple(s.value for s in scopes_of_role(account.role))
+    plain, _ = create_token(db, account.id, f"POS-{account.username}", wanted)
     return {"Authorization": f"Bearer {plain}"}
 
 
@@ -184,5 +185,5 @@ def test_unknown_paths_and_methods_answer_in_the_api_shape(
     customer = make_customer(db)
     missing = client.get("/api/v1/nothing", headers=headers)
     assert missing.status_code == 404 and error_of(missing)["code"] == "not_found"
-    delete = client.delete(f"/api/v1/customers/{customer}", headers=headers)
-    assert delete.status_code == 405 and error_of(delete)["code"] == "method_not_allowed"
+    put = client.put(f"/api/v1/customers/{customer}", headers=headers, json={})
+    assert put.status_code == 405 and error_of(put)["code"] == "method_not_allowed"

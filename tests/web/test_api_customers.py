@@ -154,3 +154,24 @@ def test_patch_refuses_a_taken_phone_and_a_null_name(
     assert typo.status_code == 422 and error_of(typo)["fields"][0]["field"] == "phon"
     same = client.patch(f"/api/v1/customers/{zhang}", json={"phone": "13812345678"})
     assert same.status_code == 200  # its own phone is no conflict
+
+
+def test_delete_erases_with_the_erase_scope_only(
+    app: FastAPI, db: Database, accounts: dict[str, Account]
+) -> None:
+    app.state.guanxi.settings.erasure_secret = "api test secret"
+    cid = make_customer(db, name="删我", phone="+8613812340000",
+                        home_store_id=accounts["manager"].store_id)  # fmt: skip
+    writer = _client(app, db, accounts["manager"])  # every scope the role holds, erase included
+    limited = api(app)
+    limited.headers.update(bearer(db, accounts["manager"], "customers:write"))
+    refused = limited.delete(f"/api/v1/customers/{cid}")
+    assert refused.status_code == 403 and error_of(refused)["code"] == "insufficient_scope"
+    assert writer.delete(f"/api/v1/customers/{cid}").status_code == 204
+    with db.read() as session:
+        row = session.get(Customer, cid)
+        assert row is not None and row.phone is None and row.erased_at is not None
+    entry = audit.list_entries(db, action=audit.Action.CUSTOMER_ERASED)[0]
+    assert entry.actor == "manager" and entry.target_id == str(cid)
+    again = writer.delete(f"/api/v1/customers/{cid}")
+    assert again.status_code == 409

@@ -422,7 +422,7 @@ def test_erasure_needs_the_secret(
     response = client.post(
         f"/customers/{cid}/erase", data={"confirm": f"#{cid}", "csrf_token": csrf}
     )
-    assert response.status_code == 400 and "GUANXI_ERASURE_SECRET" in response.text
+    assert response.status_code == 503 and "GUANXI_ERASURE_SECRET" in response.text
     assert get_customer_detail(db, cid).customer["phone"] is not None
 
 

@@ -36,6 +36,7 @@ class Scope(StrEnum):
     CUSTOMERS_WRITE = "customers:write"
     PURCHASES_READ = "purchases:read"
     PURCHASES_WRITE = "purchases:write"
+    CUSTOMERS_ERASE = "customers:erase"  # anonymise on request (managers and the owner)
 
 
 SCOPE_PERMISSION: dict[Scope, Permission] = {
@@ -43,6 +44,7 @@ SCOPE_PERMISSION: dict[Scope, Permission] = {
     Scope.CUSTOMERS_WRITE: Permission.CUSTOMERS_EDIT,
     Scope.PURCHASES_READ: Permission.PURCHASES_VIEW,
     Scope.PURCHASES_WRITE: Permission.PURCHASES_CREATE,
+    Scope.CUSTOMERS_ERASE: Permission.CUSTOMERS_EXPORT,
 }
 
 

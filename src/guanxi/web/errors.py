@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from guanxi.errors import Conflict, GuanxiError, InvalidInput, NotAllowed, NotFound
+from guanxi.errors import ConfigError, Conflict, GuanxiError, InvalidInput, NotAllowed, NotFound
 from guanxi.services.staff import SignInRefused, TooManyAttempts
 from guanxi.web.access import CsrfRefused, Forbidden, SignInRequired
 from guanxi.web.context import web_context
@@ -22,6 +22,7 @@ STATUS: list[tuple[type[GuanxiError], int, str]] = [
     (Conflict, 409, "conflict"),
     (InvalidInput, 422, "invalid_input"),
     (TooManyAttempts, 429, "too_many_attempts"),
+    (ConfigError, 503, "not_configured"),
 ]
 
 

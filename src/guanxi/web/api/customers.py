@@ -1,5 +1,8 @@
-"""/api/v1/customers: search, list, create, show and change customers (no delete: erasure is
-an audited flow in the web UI)."""
+"""/api/v1/customers: search, list, create, show, change and erase customers.
+
+DELETE erases (anonymises) a customer as the web UI does: purchases stay, so sales totals stay
+true; it needs the customers:erase scope (managers and the owner) and is audited.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from guanxi.errors import NotAllowed, NotFound
 from guanxi.services.api_tokens import Scope
 from guanxi.services.customer_edits import create_customer, update_customer
 from guanxi.services.customer_forms import CustomerValues
+from guanxi.services.customer_privacy import erase_customer
 from guanxi.services.customers import (
     CustomerDetail,
     customer_in_scope,
@@ -126,6 +130,20 @@ def show(
     """One customer with spend figures; 404 for customers outside the caller's store."""
     _visible(request, caller, customer_id)
     return customer_out(caller, get_customer_detail(web_context(request).db, customer_id))
+
+
+@router.delete("/customers/{customer_id}", status_code=204, responses=CONFLICT)
+def erase(
+    request: Request,
+    customer_id: int,
+    caller: ApiCaller = api_requires(Scope.CUSTOMERS_ERASE),
+) -> Response:
+    """Erase the customer's personal data on their request; purchases stay, anonymously."""
+    _visible(request, caller, customer_id)
+    ctx = web_context(request)
+    erase_customer(ctx.db, customer_id, actor=caller.staff, ip=caller.ip,
+                   secret=ctx.settings.erasure_secret)  # fmt: skip
+    return Response(status_code=204)
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut, responses=CONFLICT)
