@@ -8,7 +8,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from guanxi.services import audit
-from guanxi.services.audit_queries import PER_PAGE
+from guanxi.services.audit import PER_PAGE
 from guanxi.storage.db import Database
 from tests.web.conftest import Account
 

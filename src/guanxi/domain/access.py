@@ -49,6 +49,16 @@ def sees_all_stores(role: Role) -> bool:
     return role is Role.OWNER
 
 
+NO_STORE = -1  # the scope of a manager or clerk with no store set: they see no customers
+
+
+def store_scope(role: Role, store_id: int | None) -> int | None:
+    """The one store whose customers a staff member sees; None means every store (owners)."""
+    if sees_all_stores(role):
+        return None
+    return store_id if store_id is not None else NO_STORE
+
+
 def sees_full_phone(role: Role, *, is_account_owner: bool) -> bool:
     """Clerks see masked phones except for customers they own; managers and owners see all."""
     return role is not Role.CLERK or is_account_owner

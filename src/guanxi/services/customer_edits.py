@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guanxi.domain.access import mask_phone, sees_all_stores
+from guanxi.domain.access import mask_phone, sees_all_stores, store_scope
 from guanxi.errors import Conflict, NotFound
 from guanxi.services import audit
 from guanxi.services.customer_forms import CustomerForm, CustomerValues, FormErrors, columns_of
@@ -86,7 +86,7 @@ def audit_customer(
 
 def scope_store(actor: StaffMember) -> int | None:
     """The store an actor is limited to; None for the owner (every store)."""
-    return None if sees_all_stores(actor.role) else (actor.store_id or -1)
+    return store_scope(actor.role, actor.store_id)
 
 
 def get_customer_in_scope(session: Session, customer_id: int, actor: StaffMember) -> Customer:

@@ -12,8 +12,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from guanxi.errors import InvalidInput, NotFound
+from guanxi.domain.access import sees_full_phone, store_scope
+from guanxi.errors import InvalidInput, NotAllowed, NotFound
 from guanxi.importers.values import normalise_phone, to_halfwidth
+from guanxi.services import audit
+from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
     Customer,
@@ -369,3 +372,27 @@ def customer_in_scope(db: Database, customer_id: int, store_id: int | None) -> b
     if home is None:
         raise NotFound(f"customer {customer_id} does not exist")
     return store_id is None or home[0] == store_id
+
+
+def reveal_phone(
+    db: Database, customer_id: int, *, staff: StaffMember, ip: str | None = None
+) -> str | None:
+    """The full phone number for a viewer allowed to see it, audited in the same transaction.
+
+    Out of the viewer's stores → NotFound; a clerk who does not look after the customer →
+    NotAllowed.
+    """
+    with db.write() as session:
+        row = session.execute(
+            select(Customer.phone, Customer.owner_staff_id, Customer.home_store_id)
+            .where(Customer.id == customer_id)
+        ).one_or_none()  # fmt: skip
+        scope = store_scope(staff.role, staff.store_id)
+        if row is None or (scope is not None and row.home_store_id != scope):
+            raise NotFound(f"customer {customer_id} does not exist")
+        if not sees_full_phone(staff.role, is_account_owner=row.owner_staff_id == staff.id):
+            raise NotAllowed("clerks see full phone numbers only of the customers they look after")
+        audit.record(session, audit.Action.PHONE_UNMASKED, actor_id=staff.id,
+                     target_type="customer", target_id=customer_id, ip=ip)  # fmt: skip
+        phone: str | None = row.phone
+        return phone

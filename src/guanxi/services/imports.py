@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,9 +233,6 @@ def timed(report: ImportReport, started: float) -> ImportReport:
     return report
 
 
-def read_table(path: Path, options: ImportOptions) -> Any:
+def read_table(path: Path, options: ImportOptions) -> AbstractContextManager[Table]:
     """Open the file as a Table (context manager)."""
     return open_table(path, encoding=options.encoding, sheet=options.sheet)
-
-
-__all__ = ["ImportOptions", "ImportReport", "RowError", "Table"]

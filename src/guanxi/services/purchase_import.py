@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select, update
@@ -33,7 +34,7 @@ from guanxi.services.imports import (
     timed,
     write_rejects,
 )
-from guanxi.storage.bulk import IdAllocator, RawInsert, timestamp_for
+from guanxi.storage.bulk import IdAllocator, RawInsert, stored_utc, timestamp_for
 from guanxi.storage.db import Database
 from guanxi.storage.models import Base, Customer, Product, Purchase, PurchaseLine, utcnow
 
@@ -127,10 +128,7 @@ class _PurchaseWriter:
         self.reasons: dict[int, str] = {}
         self.ids = IdAllocator(session)
         self.created_at = timestamp_for(self.ids.is_sqlite, utcnow())
-        # SQLite stores text, PostgreSQL a naive UTC timestamp (as UTCDateTime would).
-        self.stored_time: Callable[[datetime], object] = (
-            _sqlite_time if self.ids.is_sqlite else _same
-        )
+        self.stored_time: Callable[[datetime], object] = partial(stored_utc, self.ids.is_sqlite)
 
     def reject(
         self, line: int, errors: list[CellError], order: tuple[str | None, str] | None
@@ -330,14 +328,6 @@ class _PurchaseWriter:
             .where(Purchase.import_batch_id == self.batch_id)
             .values(total_amount=line_sum)
         )
-
-
-def _sqlite_time(moment: datetime) -> object:
-    return moment.isoformat(sep=" ", timespec="microseconds")
-
-
-def _same(moment: datetime) -> object:
-    return moment
 
 
 def _identifiers(r: PurchaseLineRow) -> list[tuple[str, str]]:

@@ -70,7 +70,6 @@ class SignedIn:
 
     staff: StaffMember
     csrf_token: str
-    session_id: int
 
 
 def _member(s: Staff) -> StaffMember:
@@ -173,7 +172,7 @@ def _open_session(
     session.add(row)
     session.flush()
     audit.record(session, audit.Action.SIGN_IN, actor_id=staff.id, ip=ip)
-    return token, SignedIn(_member(staff), csrf, row.id)
+    return token, SignedIn(_member(staff), csrf)
 
 
 def _verify(hasher: PasswordHasher, stored: str | None, password: str) -> bool:
@@ -207,23 +206,28 @@ def _check_rate(
 def find_session(
     db: Database, token: str, *, policy: SessionPolicy, now: datetime | None = None
 ) -> SignedIn | None:
-    """The live session behind a cookie token, or None if unknown, idle too long or expired."""
+    """The live session behind a cookie token, or None if unknown, idle too long or expired.
+
+    Every request calls this, so it only reads; it writes (ending the session, or noting that
+    it was used, at most once a minute) only when there is something to write. On SQLite a
+    write transaction would queue every page view behind every other writer.
+    """
     now = now or datetime.now(UTC)
-    with db.write() as session:
+    with db.read() as session:
         row = session.execute(
             select(WebSession, Staff)
             .join(Staff, Staff.id == WebSession.staff_id)
             .where(WebSession.token_hash == token_digest(token))
         ).one_or_none()
-        if row is None:
-            return None
-        ws, staff = row
-        if now >= ws.expires_at or now - ws.last_seen_at >= policy.idle or not staff.is_active:
-            session.delete(ws)
-            return None
-        if now - ws.last_seen_at > timedelta(minutes=1):  # don't write on every request
-            ws.last_seen_at = now
-        return SignedIn(_member(staff), ws.csrf_token, ws.id)
+    if row is None:
+        return None
+    ws, staff = row
+    live = now < ws.expires_at and now - ws.last_seen_at < policy.idle and staff.is_active
+    if not live or now - ws.last_seen_at > timedelta(minutes=1):
+        with db.write() as session:
+            stmt = delete(WebSession) if not live else update(WebSession).values(last_seen_at=now)
+            session.execute(stmt.where(WebSession.id == ws.id))
+    return SignedIn(_member(staff), ws.csrf_token) if live else None
 
 
 def sign_out(db: Database, token: str) -> None:

@@ -8,7 +8,6 @@ in blocks and insert plain values with one ``executemany`` per chunk.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
@@ -74,17 +73,11 @@ class RawInsert:
         conn.exec_driver_sql(sql, rows)
 
 
-def fen(amount: Decimal) -> int:
-    """Decimal yuan (at most 2 places, checked by the parser) to integer fen."""
-    return int(amount.scaleb(2))
-
-
-def milli(quantity: Decimal) -> int:
-    """Decimal quantity (at most 3 places) to integer thousandths."""
-    return int(quantity.scaleb(3))
+def stored_utc(is_sqlite: bool, naive_utc: datetime) -> str | datetime:
+    """A naive UTC time as a UTCDateTime column stores it: text on SQLite, as is elsewhere."""
+    return naive_utc.isoformat(sep=" ", timespec="microseconds") if is_sqlite else naive_utc
 
 
 def timestamp_for(is_sqlite: bool, moment: datetime) -> str | datetime:
-    """An aware datetime as the UTCDateTime column stores it: naive UTC (text on SQLite)."""
-    naive = moment.astimezone(UTC).replace(tzinfo=None)
-    return naive.isoformat(sep=" ", timespec="microseconds") if is_sqlite else naive
+    """An aware datetime as the UTCDateTime column stores it."""
+    return stored_utc(is_sqlite, moment.astimezone(UTC).replace(tzinfo=None))

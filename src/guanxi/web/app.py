@@ -74,7 +74,6 @@ def create_app(
             idle=timedelta(minutes=settings.session_idle_minutes),
         ),
         templates=make_templates(),
-        vendor_dir=vendor,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if vendor is not None:  # only the built files of the packages the pages use

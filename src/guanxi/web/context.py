@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi import Request
@@ -24,7 +23,6 @@ class WebContext:
     hasher: PasswordHasher
     policy: SessionPolicy
     templates: Jinja2Templates
-    vendor_dir: Path | None
 
 
 @dataclass

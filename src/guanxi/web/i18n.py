@@ -6,7 +6,6 @@ translations, so one template environment serves every language at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel import Locale, negotiate_locale
+from babel import negotiate_locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
@@ -102,10 +101,6 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return current.get().translations.ngettext(singular, plural, n)
 
 
-def locale_name(code: str) -> str:
-    return str(Locale.parse(code).display_name)
-
-
 class _RoleNames:
     """Role labels in the request's language (``role_names["clerk"]`` in templates)."""
 
@@ -118,5 +113,3 @@ class _RoleNames:
 ROLE_NAMES = _RoleNames()
 # For the catalog extractor: the labels above are translated at run time.
 _ROLE_MESSAGES = (gettext_noop("Owner"), gettext_noop("Manager"), gettext_noop("Clerk"))
-
-GETTEXT: dict[str, Callable[..., str]] = {"gettext": gettext, "ngettext": ngettext}

@@ -19,8 +19,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from guanxi.domain.access import (
     Permission,
     is_allowed,
-    sees_all_stores,
     sees_full_phone,
+    store_scope,
 )
 from guanxi.services.api_tokens import (
     SCOPE_PERMISSION,
@@ -76,9 +76,7 @@ class ApiCaller(Viewer):
     @property
     def store_scope(self) -> int | None:
         """The one store this caller sees (None: every store; -1: none, no store set)."""
-        if sees_all_stores(self.staff.role):
-            return None
-        return self.staff.store_id or -1
+        return store_scope(self.staff.role, self.staff.store_id)
 
     def sees_phone_of(self, owner_staff_id: int | None) -> bool:
         """The masking rule: clerks see full phones of their own customers only."""

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from guanxi.domain.access import Permission
 from guanxi.errors import InvalidInput
-from guanxi.services.audit_queries import audit_actions, audit_actors, audit_page
+from guanxi.services.audit import audit_actions, audit_actors, audit_page
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 

@@ -8,14 +8,20 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from guanxi.config import Settings
-from guanxi.domain.access import Permission, mask_phone, sees_all_stores, sees_full_phone
+from guanxi.domain.access import (
+    Permission,
+    mask_phone,
+    sees_all_stores,
+    sees_full_phone,
+    store_scope,
+)
 from guanxi.domain.customers import Channel, CustomerSource, Gender
 from guanxi.domain.staff import Role
-from guanxi.errors import ConfigError, Conflict, InvalidInput, NotAllowed, NotFound
+from guanxi.errors import ConfigError, Conflict, InvalidInput, NotFound
 from guanxi.importers.values import parse_bool
-from guanxi.services import audit
 from guanxi.services.customer_consents import current_consents, set_consent
 from guanxi.services.customer_edits import (
     DuplicateCustomer,
@@ -28,7 +34,14 @@ from guanxi.services.customer_edits import (
 )
 from guanxi.services.customer_forms import CustomerForm, FormErrors
 from guanxi.services.customer_privacy import confirms_erasure, erase_customer, export_customer
-from guanxi.services.customers import customer_in_scope, get_customer_detail, list_customers
+from guanxi.services.customers import (
+    customer_in_scope,
+    get_customer_detail,
+    list_customers,
+)
+from guanxi.services.customers import (
+    reveal_phone as reveal_phone_to,
+)
 from guanxi.services.staff import SignedIn, StaffMember
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
@@ -39,8 +52,7 @@ SECRET_ENV = "GUANXI_ERASURE_SECRET"
 
 def scope_of(signed: SignedIn) -> int | None:
     """The store a viewer is limited to; None for the owner (every store)."""
-    staff = signed.staff
-    return None if sees_all_stores(staff.role) else (staff.store_id or -1)
+    return store_scope(signed.staff.role, signed.staff.store_id)
 
 
 def is_htmx(request: Request) -> bool:
@@ -244,28 +256,14 @@ def customer_page(
 
 
 @router.post("/customers/{customer_id}/phone", include_in_schema=False)
-def reveal_phone(
+def show_phone(
     request: Request, customer_id: int, viewer: Viewer = requires(Permission.CUSTOMERS_VIEW)
 ) -> Response:
     """Show the full phone number to whoever may see it; every reveal is audited."""
-    _visible(request, viewer, customer_id)
-    ctx = web_context(request)
     assert viewer.signed_in is not None
-    staff = viewer.signed_in.staff
-    detail = get_customer_detail(ctx.db, customer_id)
-    owner = detail.customer["owner_staff_id"] == staff.id
-    if not sees_full_phone(staff.role, is_account_owner=owner):
-        raise NotAllowed("clerks see full phone numbers only of the customers they look after")
-    with ctx.db.write() as session:
-        audit.record(
-            session,
-            audit.Action.PHONE_UNMASKED,
-            actor_id=staff.id,
-            target_type="customer",
-            target_id=customer_id,
-            ip=viewer.ip,
-        )
-    return HTMLResponse(f'<span class="phone">{detail.customer["phone"] or ""}</span>')
+    db = web_context(request).db
+    phone = reveal_phone_to(db, customer_id, staff=viewer.signed_in.staff, ip=viewer.ip)
+    return HTMLResponse(Markup('<span class="phone">{}</span>').format(phone or ""))
 
 
 # --- consent and notes -----------------------------------------------------------------------
