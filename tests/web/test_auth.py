@@ -114,3 +114,22 @@ def test_sign_out_everywhere(client_for: Factory, accounts: dict[str, Account]) 
     assert desk.get("/customers").status_code == 200
     phone.post("/logout/everywhere", data={"csrf_token": csrf})
     assert desk.get("/customers", follow_redirects=False).status_code == 303
+
+
+def test_a_session_is_touched_at_most_once_a_minute(
+    client_for: Factory, accounts: dict[str, Account], db: Database
+) -> None:
+    client, _ = client_for("owner")
+    recent = datetime.now(UTC) - timedelta(seconds=30)
+    with db.write() as s:
+        s.execute(update(WebSession).values(last_seen_at=recent))
+    assert client.get("/customers").status_code == 200
+    with db.read() as s:
+        seen = s.execute(select(WebSession.last_seen_at)).scalar_one()
+    assert abs((seen - recent).total_seconds()) < 1  # read only: nothing written
+    with db.write() as s:
+        s.execute(update(WebSession).values(last_seen_at=recent - timedelta(minutes=2)))
+    assert client.get("/customers").status_code == 200
+    with db.read() as s:
+        seen = s.execute(select(WebSession.last_seen_at)).scalar_one()
+    assert datetime.now(UTC) - seen < timedelta(seconds=10)  # noted as used
