@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -366,3 +367,72 @@ class CustomerNote(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     text: Mapped[str] = mapped_column(Text)
+
+
+class ModelFit(Base):
+    """One maximum-likelihood fit of a CLV model on the shop's purchases, as of a business date.
+
+    ``kind`` is ``bgnbd`` or ``gamma_gamma``; ``params`` the fitted parameters by their
+    literature names; the scoring job reuses a recent fit instead of refitting every night.
+    """
+
+    __tablename__ = "model_fit"
+    __table_args__ = (UniqueConstraint("kind", "as_of"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date)
+    period: Mapped[str] = mapped_column(String(8))  # time unit of the parameters: day / week
+    params: Mapped[dict[str, float]] = mapped_column(JSON)
+    log_likelihood: Mapped[float] = mapped_column(Float)
+    n_customers: Mapped[int] = mapped_column(Integer)
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CustomerScore(Base):
+    """One customer's scores for one month: the latest run in a month overwrites that month's row.
+
+    The rows of past months are the monthly snapshots behind trends and ladder movements.
+    Buyers carry RFM scores and model figures; prospects only their rung. ``evidence`` keeps the
+    features the rung and loyalty type were derived from, so the page can say why.
+    """
+
+    __tablename__ = "customer_score"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "month"),
+        Index("ix_customer_score_month_rung", "month", "rung"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month the scores are for
+    computed_on: Mapped[date] = mapped_column(Date)  # the business date they are as of
+    r_score: Mapped[int | None] = mapped_column(SmallInteger)
+    f_score: Mapped[int | None] = mapped_column(SmallInteger)
+    m_score: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_segment: Mapped[str | None] = mapped_column(String(32))
+    china_class: Mapped[str | None] = mapped_column(String(32))
+    rung: Mapped[str] = mapped_column(String(16))
+    loyalty_type: Mapped[str | None] = mapped_column(String(16))
+    purchase_days: Mapped[int] = mapped_column(Integer, default=0)
+    days_since_last: Mapped[int | None] = mapped_column(Integer)
+    total_spend: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    expected_purchases_90d: Mapped[float | None] = mapped_column(Float)
+    clv_12m: Mapped[Decimal | None] = mapped_column(Money())
+    churn_risk: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Segment(Base):
+    """A named, saved customer segment: filters over the latest scores, tags, store and owner."""
+
+    __tablename__ = "segment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -19,6 +19,8 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations, Translations
 
+from guanxi.domain.text import gettext_noop
+
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 LANGUAGES = {"zh_CN": "中文", "en": "English"}
 DEFAULT_LANGUAGE = "zh_CN"
@@ -86,11 +88,6 @@ current: ContextVar[Language] = ContextVar("guanxi_language")
 
 def language(code: str, tz: str) -> Language:
     return Language(code, translations_for(code), ZoneInfo(tz))
-
-
-def gettext_noop(message: str) -> str:
-    """Mark a string for extraction without translating it here."""
-    return message
 
 
 def gettext(message: str) -> str:
