@@ -64,6 +64,25 @@ class Settings(BaseSettings):
         ),
     )
 
+    gross_margin: float = Field(
+        default=0.35,
+        gt=0,
+        le=1,
+        description=(
+            "Share of net sales the shop keeps as gross margin (0.35 = 35 %): customer "
+            "lifetime value and retention economics are in margin, not in sales."
+        ),
+    )
+    monthly_discount_rate: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description=(
+            "Monthly rate at which future margin is discounted in lifetime values "
+            "(0.01 = about 12.7 % a year)."
+        ),
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

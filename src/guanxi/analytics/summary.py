@@ -139,7 +139,7 @@ def month_number(
     return cast(func.extract("year", local) * 12 + func.extract("month", local) - 1, Integer)
 
 
-def _end_of_day_utc(day: date, utc_offset_minutes: int) -> datetime:
+def end_of_day_utc(day: date, utc_offset_minutes: int) -> datetime:
     """The UTC instant at which the local ``day`` ends."""
     return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(
         minutes=utc_offset_minutes
@@ -161,12 +161,13 @@ def purchase_rows(
     utc_offset_minutes: int,
     store_id: int | None = None,
 ) -> Subquery:
-    """One row per purchase up to the end of ``until``: customer, local day, net fen, counts.
+    """One row per purchase up to the end of ``until``: customer, local day and month, promotion
+    flag, net amount in fen, and whether it counts.
 
     ``counts`` is 0 for a purchase refunded in full (or more), 1 otherwise: a purchase of a free
     gift still counts as a visit, one returned whole does not.
     """
-    cutoff = _end_of_day_utc(until, utc_offset_minutes)
+    cutoff = end_of_day_utc(until, utc_offset_minutes)
     refunds = (
         select(
             PurchaseReturn.purchase_id,
@@ -181,6 +182,8 @@ def purchase_rows(
         select(
             Purchase.customer_id.label("customer_id"),
             day_number(Purchase.purchased_at, dialect, utc_offset_minutes).label("d"),
+            month_number(Purchase.purchased_at, dialect, utc_offset_minutes).label("month"),
+            Purchase.is_promotion.label("is_promotion"),
             (total - func.coalesce(refunds.c.refunded, 0)).label("net"),
             case((refunds.c.refunded.is_(None), 1), (total > refunds.c.refunded, 1), else_=0).label(
                 "counts"

@@ -12,8 +12,11 @@ from rich.table import Table
 from guanxi.cli.common import console, state
 from guanxi.domain.staff import Role
 from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
+from guanxi.services.scoring import ScoringOptions, score_history
 from guanxi.services.staff import list_staff, make_hasher, set_login
 from guanxi.storage.db import Database
+
+DEMO_SCORED_MONTHS = 12  # monthly score snapshots, so the ladder and trends have a history
 
 
 def _parse_date(value: str | date) -> date:
@@ -44,6 +47,8 @@ def demo_command(
 ) -> None:
     """Build a demo tea shop (stores, staff, customers, 3 years of sales) into an empty database.
 
+    The customers are then scored as of the last 12 month ends (guanxi analytics run).
+
     Example: guanxi --db demo.db demo --seed 42 --customers 5000
     """
     database = state(ctx).database()
@@ -61,6 +66,11 @@ def demo_command(
             bar.update(task, description=stage, completed=done, total=total)
 
         summary = build_demo(database, seed=seed, customers=customers, end=end, progress=report)
+        settings = state(ctx).settings
+        options = ScoringOptions(as_of=end, gross_margin=settings.gross_margin,
+                                 monthly_discount_rate=settings.monthly_discount_rate,
+                                 timezone=settings.timezone)  # fmt: skip
+        score_history(database, options, months=DEMO_SCORED_MONTHS, progress=report)
     logins = _give_logins(database)
     _print_summary(summary, database)
     _print_logins(logins)

@@ -29,6 +29,9 @@ class Action:
     ROLE_CHANGED = "staff.role_changed"
     API_TOKEN_CREATED = "api_token.created"
     API_TOKEN_REVOKED = "api_token.revoked"
+    SEGMENT_SAVED = "segment.saved"
+    SEGMENT_DELETED = "segment.deleted"
+    ANALYTICS_RUN = "analytics.run"
 
 
 def record(

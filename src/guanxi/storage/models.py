@@ -420,7 +420,8 @@ class CustomerScore(Base):
     p_alive: Mapped[float | None] = mapped_column(Float)
     expected_purchases_90d: Mapped[float | None] = mapped_column(Float)
     clv_12m: Mapped[Decimal | None] = mapped_column(Money())
-    churn_risk: Mapped[float | None] = mapped_column(Float)
+    churn_risk: Mapped[float | None] = mapped_column(Float)  # P(no purchase in the next 90 days)
+    p_active_12m: Mapped[float | None] = mapped_column(Float)  # P(a purchase in the next year)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("expected_purchases_90d", sa.Float(), nullable=True),
         sa.Column("clv_12m", sa.BigInteger(), nullable=True),
         sa.Column("churn_risk", sa.Float(), nullable=True),
+        sa.Column("p_active_12m", sa.Float(), nullable=True),
         sa.Column("evidence", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],
