@@ -10,9 +10,8 @@ import pytest
 CDNOW_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
 
 
-@pytest.fixture(scope="session")
-def cdnow_dir() -> Path:
-    """The CDNOW files; skipped with a hint on a machine without them, a failure under CI=true."""
+def require_cdnow() -> Path:
+    """The CDNOW folder; skips with a hint on a machine without it, fails under CI=true."""
     if not (CDNOW_DIR / "CDNOW_sample.txt").is_file():
         message = (
             f"CDNOW data not found at {CDNOW_DIR}: check out the project's `shared` folder beside "
@@ -23,3 +22,9 @@ def cdnow_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return CDNOW_DIR
+
+
+@pytest.fixture(scope="session")
+def cdnow_dir() -> Path:
+    """The CDNOW files (see ``require_cdnow``)."""
+    return require_cdnow()

@@ -182,6 +182,8 @@ def _print_fit(report: ClvFileReport) -> None:
             f"{h['actual_repeat_purchases']:,} repeat purchases made; BG/NBD predicted "
             f"{h['predicted_conditional']:,.1f} from each customer's history "
             f"({h['error_conditional']:+.1%}) and {h['predicted_unconditional']:,.1f} "
-            f"for the cohort as a whole ({h['error_unconditional']:+.1%}).",
+            f"for the cohort as a whole ({h['error_unconditional']:+.1%}); cumulative repeat "
+            f"purchases from first purchase to the holdout end: {h['actual_cumulative']:,} made, "
+            f"{h['predicted_cumulative']:,.1f} predicted ({h['error_cumulative']:+.1%}).",
             highlight=False,
         )

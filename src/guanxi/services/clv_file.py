@@ -5,7 +5,9 @@ named columns are taken (customer, date, amount), summarised by the same aggrega
 database (``analytics.summary``), and BG/NBD, Pareto/NBD and Gamma-Gamma are fitted. With a
 holdout end, the report compares the repeat purchases the BG/NBD model predicts for the holdout
 with those actually made: per customer given their history (conditional), and for the cohort as a
-whole from the fitted population alone (the tracking curve of Fader, Hardie & Lee 2005).
+whole from the fitted population alone, in the holdout and cumulated from each customer's first
+purchase to the holdout end (the tracking curve of Fader, Hardie & Lee 2005, whose BG/NBD ends
+about 4 % under the actual cumulative repeat purchases on CDNOW).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def read_transactions(
                     raise InvalidInput("the customer is empty")
                 day = parse_date(cells[d] if d < len(cells) else "")
                 amount = parse_amount(cells[a] if a < len(cells) else "")
-            except InvalidInput as error:
+            except (InvalidInput, ValueError) as error:  # the value parsers raise ValueError
                 raise InvalidInput(f"{path.name} line {line}: {error}") from error
             customers.append(customer)
             days.append(day)
@@ -141,6 +143,8 @@ def fit_file(
             np.sum(bgnbd.expected_purchases_new(s.T + h) - bgnbd.expected_purchases_new(s.T))
         )
         actual = int(s.holdout_frequency.sum())
+        cumulative = float(np.sum(bgnbd.expected_purchases_new(s.T + h)))
+        actual_cumulative = int(s.frequency.sum()) + actual
         holdout = {
             "length": round(h, 4),
             "actual_repeat_purchases": actual,
@@ -148,6 +152,11 @@ def fit_file(
             "predicted_unconditional": round(tracking, 1),
             "error_conditional": round((conditional - actual) / actual, 4) if actual else 0.0,
             "error_unconditional": round((tracking - actual) / actual, 4) if actual else 0.0,
+            "actual_cumulative": actual_cumulative,
+            "predicted_cumulative": round(cumulative, 1),
+            "error_cumulative": round((cumulative - actual_cumulative) / actual_cumulative, 4)
+            if actual_cumulative
+            else 0.0,
         }
     return ClvFileReport(
         rows=len(customers),
