@@ -37,10 +37,14 @@ def _shop(db: Database, buyers: int, *, seed: int = 3, spend_varies: bool = True
         session.add_all([store, tea, cup])
         session.flush()
         store_id, products = store.id, (tea.id, cup.id)
-    ids["prospect"] = make_customer(db, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    ids["prospect"] = make_customer(
+        db, created_at=datetime(2025, 1, 1, tzinfo=UTC), home_store_id=store_id
+    )
     order = 0
     for n in range(buyers):
-        customer = make_customer(db, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+        customer = make_customer(
+            db, created_at=datetime(2025, 1, 1, tzinfo=UTC), home_store_id=store_id
+        )
         ids[f"c{n}"] = customer
         rate = rng.gammavariate(1.0, 1 / 25)  # purchases per day
         level = rng.gammavariate(4, 60)
