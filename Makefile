@@ -73,9 +73,12 @@ bench: $(STAMP)  ## Run the benchmarks at a quick size
 	$(BIN)/python bench/import_bench.py --lines 200000
 	$(BIN)/python bench/search_bench.py --customers 100000
 	$(BIN)/python bench/web_bench.py --customers 100000
+	$(BIN)/python bench/clv_bench.py --sizes 100000,1000000 --json bench/out/clv_bench.json
+	$(BIN)/python bench/scoring_bench.py --customers 20000
 
-stress: $(STAMP)  ## Full-size benchmarks (1,000,000-line import)
+stress: $(STAMP)  ## Full-size benchmarks (1,000,000-line import, 100,000-customer scoring)
 	$(BIN)/python bench/import_bench.py --lines 1000000
+	$(BIN)/python bench/scoring_bench.py --customers 100000 --json bench/out/scoring_bench.json
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
