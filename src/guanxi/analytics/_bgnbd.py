@@ -14,8 +14,8 @@ from scipy import special
 from guanxi.analytics._clv_common import (
     FloatArray,
     IntArray,
-    collapse,
-    group_index,
+    collapse_count_rows,
+    frequency_totals,
     subsample_weights,
 )
 
@@ -44,21 +44,13 @@ class BgData:
 
 def prepare(x: FloatArray, tx: FloatArray, t_end: FloatArray, w: FloatArray) -> BgData:
     """Collapse checked inputs into distinct weighted rows."""
-    zero = x == 0
-    (t0,), w0 = collapse([t_end[zero]], w[zero])
-    rep = ~zero
-    (rtx, rx, rt), rw = collapse([tx[rep], x[rep], t_end[rep]], w[rep])
-    return from_rows(t0, w0, rx, rtx, rt, rw)
+    return from_rows(*collapse_count_rows(x, tx, t_end, w))
 
 
 def from_rows(
     t0: FloatArray, w0: FloatArray, x: FloatArray, tx: FloatArray, t_end: FloatArray, w: FloatArray
 ) -> BgData:
-    rux, xi = group_index(x)
-    wr = np.bincount(xi, weights=w, minlength=rux.size).astype(np.float64)
-    w0_total = float(w0.sum())
-    ux = np.concatenate([np.zeros(1), rux]) if w0_total > 0 else rux
-    wx = np.concatenate([np.full(1, w0_total), wr]) if w0_total > 0 else wr
+    rux, xi, ux, wx, w0_total = frequency_totals(x, w, w0)
     return BgData(ux, wx, t0, w0, rux, x, tx, t_end, w, xi, float(w0_total + w.sum()))
 
 

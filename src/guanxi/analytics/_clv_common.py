@@ -172,6 +172,35 @@ def collapse(keys: Sequence[FloatArray], w: FloatArray) -> tuple[list[FloatArray
     return [k[starts] for k in sorted_keys], weights
 
 
+CountRows = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def collapse_count_rows(
+    x: FloatArray, tx: FloatArray, t_end: FloatArray, w: FloatArray
+) -> CountRows:
+    """Distinct weighted rows for a count model: (T, weight) of zero-repeat customers, then
+    (x, t_x, T, weight) of repeat customers."""
+    zero = x == 0
+    (t0,), w0 = collapse([t_end[zero]], w[zero])
+    rep = ~zero
+    (rtx, rx, rt), rw = collapse([tx[rep], x[rep], t_end[rep]], w[rep])
+    return t0, w0, rx, rtx, rt, rw
+
+
+def frequency_totals(
+    x: FloatArray, w: FloatArray, w0: FloatArray
+) -> tuple[FloatArray, IntArray, FloatArray, FloatArray, float]:
+    """Distinct repeat frequencies ``rux`` with each row's index ``xi`` into them, and the
+    distinct frequencies of everyone ``ux`` (0 first when there are zero-repeat customers) with
+    their total weights ``wx``; also the total weight of zero-repeat customers."""
+    rux, xi = group_index(x)
+    wr = np.bincount(xi, weights=w, minlength=rux.size).astype(np.float64)
+    w0_total = float(w0.sum())
+    ux = np.concatenate([np.zeros(1), rux]) if w0_total > 0 else rux
+    wx = np.concatenate([np.full(1, w0_total), wr]) if w0_total > 0 else wr
+    return rux, xi, ux, wx, w0_total
+
+
 def subsample_weights(w: FloatArray, rng: np.random.Generator, rows: int) -> FloatArray:
     """Weights of a with-replacement sample of ``rows`` draws proportional to ``w``, scaled to
     the same total (0 for rows not drawn); ``w`` itself when it has no more than ``rows``."""

@@ -35,7 +35,8 @@ from scipy import special
 from guanxi.analytics._clv_common import (
     FloatArray,
     IntArray,
-    collapse,
+    collapse_count_rows,
+    frequency_totals,
     group_index,
     subsample_weights,
 )
@@ -257,22 +258,15 @@ class ParetoData:
 
 
 def prepare(x: FloatArray, tx: FloatArray, t_end: FloatArray, w: FloatArray) -> ParetoData:
-    zero = x == 0
-    (t0,), w0 = collapse([t_end[zero]], w[zero])
-    rep = ~zero
-    (rtx, rx, rt), rw = collapse([tx[rep], x[rep], t_end[rep]], w[rep])
-    return from_rows(t0, w0, rx, rtx, rt, rw)
+    """Collapse checked inputs into distinct weighted rows."""
+    return from_rows(*collapse_count_rows(x, tx, t_end, w))
 
 
 def from_rows(
     t0: FloatArray, w0: FloatArray, x: FloatArray, tx: FloatArray, t_end: FloatArray, w: FloatArray
 ) -> ParetoData:
     """From distinct rows: zero-repeat by ascending T, repeat rows by ascending t_x."""
-    rux, xi = group_index(x)
-    wr = np.bincount(xi, weights=w, minlength=rux.size).astype(np.float64)
-    w0_total = float(w0.sum())
-    ux = np.concatenate([np.zeros(1), rux]) if w0_total > 0 else rux
-    wx = np.concatenate([np.full(1, w0_total), wr]) if w0_total > 0 else wr
+    rux, xi, ux, wx, w0_total = frequency_totals(x, w, w0)
     if x.size:
         order = np.lexsort((xi, t_end))
         st, sxi = t_end[order], xi[order]

@@ -9,11 +9,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from guanxi.analytics.summary import Period
-from guanxi.cli.common import console, err_console, state
+from guanxi.cli.common import console, err_console, stage_bar, state
 from guanxi.services.clv_file import ClvFileReport, FileColumns, fit_file
 from guanxi.services.scoring import ScoringOptions, run_scoring, score_history
 
@@ -65,27 +64,9 @@ def run_command(
     st = state(ctx)
     settings = st.settings
     day = as_of or datetime.now(ZoneInfo(settings.timezone)).date()
-    options = ScoringOptions(
-        as_of=day,
-        gross_margin=settings.gross_margin,
-        monthly_discount_rate=settings.monthly_discount_rate,
-        timezone=settings.timezone,
-        refit=refit,
-    )
+    options = ScoringOptions.for_shop(settings, day, refit=refit)
     database = st.database()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("Scoring", total=5)
-
-        def progress(step: str, done: int, total: int) -> None:
-            bar.update(task, description=f"Scoring: {step}", completed=done, total=total)
-
+    with stage_bar("Scoring", to=err_console) as progress:
         if months > 1:
             history = score_history(database, options, months=months, progress=progress)
             for past in history[:-1] if not as_json else []:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from guanxi.config import Settings
 from guanxi.storage.db import Database
@@ -34,3 +37,22 @@ def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj
     assert isinstance(obj, State), "the root callback sets the State"
     return obj
+
+
+@contextmanager
+def stage_bar(first: str, *, to: Console = console) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient progress bar for work in named stages; yields ``report(stage, done, total)``."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=to,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(first, total=None)
+
+        def report(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        yield report

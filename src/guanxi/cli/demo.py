@@ -6,10 +6,9 @@ from datetime import date
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from guanxi.cli.common import console, state
+from guanxi.cli.common import console, stage_bar, state
 from guanxi.domain.staff import Role
 from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
 from guanxi.services.scoring import ScoringOptions, score_history
@@ -52,24 +51,9 @@ def demo_command(
     Example: guanxi --db demo.db demo --seed 42 --customers 5000
     """
     database = state(ctx).database()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("Starting", total=None)
-
-        def report(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
+    with stage_bar("Starting") as report:
         summary = build_demo(database, seed=seed, customers=customers, end=end, progress=report)
-        settings = state(ctx).settings
-        options = ScoringOptions(as_of=end, gross_margin=settings.gross_margin,
-                                 monthly_discount_rate=settings.monthly_discount_rate,
-                                 timezone=settings.timezone)  # fmt: skip
+        options = ScoringOptions.for_shop(state(ctx).settings, end)
         score_history(database, options, months=DEMO_SCORED_MONTHS, progress=report)
     logins = _give_logins(database)
     _print_summary(summary, database)

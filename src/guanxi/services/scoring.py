@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from guanxi.analytics import clv, ladder, loyalty_type, rfm
 from guanxi.analytics.features import CustomerFeatures, customer_features
 from guanxi.analytics.summary import CustomerSummary, Period, customer_summary, end_of_day_utc
+from guanxi.config import Settings
 from guanxi.errors import InvalidInput
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, CustomerScore, ModelFit
@@ -57,6 +58,17 @@ class ScoringOptions:
     timezone: str = "Asia/Shanghai"
     refit: bool = False
     refit_after_days: int = 7
+
+    @classmethod
+    def for_shop(cls, settings: Settings, as_of: date, *, refit: bool = False) -> ScoringOptions:
+        """The shop's margin, discount rate and time zone from its settings."""
+        return cls(
+            as_of=as_of,
+            gross_margin=settings.gross_margin,
+            monthly_discount_rate=settings.monthly_discount_rate,
+            timezone=settings.timezone,
+            refit=refit,
+        )
 
 
 @dataclass(frozen=True)
