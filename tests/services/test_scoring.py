@@ -175,3 +175,13 @@ def test_history_writes_one_snapshot_per_month(db: Database) -> None:
 )
 def test_month_ends(end: date, expected: list[date]) -> None:
     assert month_ends(end, 3) == expected
+
+
+def test_a_shop_without_purchases_has_only_prospects(db: Database) -> None:
+    for _ in range(3):
+        make_customer(db, created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    report = run_scoring(db, _options())
+    assert (report.customers, report.buyers, report.model) == (3, 0, {})
+    with db.read() as session:
+        rungs = session.execute(select(CustomerScore.rung)).scalars().all()
+    assert rungs == ["prospect"] * 3

@@ -18,9 +18,10 @@ parameters are reused, which makes a nightly run cost only the queries and the v
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +44,8 @@ from guanxi.storage.models import Customer, CustomerScore, ModelFit
 HORIZON_DAYS = 90
 PERIOD = Period.WEEK
 PERIODS_PER_MONTH = 30.4375 / 7
-MIN_REPEAT_BUYERS = 20  # fewer repeat buyers than this: no model figures, day rules only
+MIN_REPEAT_BUYERS = 20
+WRITE_BATCH = 5000  # fewer repeat buyers than this: no model figures, day rules only
 
 Progress = Callable[[str, int, int], None]
 
@@ -212,10 +214,12 @@ def run_scoring(
     )
     step("scores")
     month = month_of(options.as_of)
+    written = 0
     with db.write() as session:
         session.execute(delete(CustomerScore).where(CustomerScore.month == month))
-        if rows:
-            session.execute(insert(CustomerScore), rows)
+        while chunk := list(itertools.islice(rows, WRITE_BATCH)):  # bounded memory
+            session.execute(insert(CustomerScore), chunk)
+            written += len(chunk)
         if models.refitted:
             _store_fits(session, models, options)
     step("write")
@@ -227,7 +231,7 @@ def run_scoring(
     return ScoringReport(
         as_of=options.as_of,
         month=month,
-        customers=len(rows),
+        customers=written,
         buyers=int(np.count_nonzero(keep)),
         model=model_params,
         model_note=models.note,
@@ -274,8 +278,11 @@ def _score_rows(
     features: CustomerFeatures,
     models: _Models,
     options: ScoringOptions,
-) -> list[dict[str, Any]]:
-    """The customer_score rows of everyone: buyers with all figures, prospects with their rung."""
+) -> Iterator[dict[str, Any]]:
+    """The customer_score rows of everyone: buyers with all figures, prospects with their rung.
+
+    The numbers are computed here, vectorised; the rows are made one by one as they are written.
+    """
     n = summary.customer_id.size
     purchase_days = (summary.frequency + 1).astype(np.int64)
     since = summary.days_since_last
@@ -307,39 +314,63 @@ def _score_rows(
             periods_per_month=PERIODS_PER_MONTH,
         )
 
-    if n:
-        scores = rfm.rfm_scores(since.astype(np.float64), purchase_days.astype(np.float64),
-                                summary.total_spend)  # fmt: skip
-        segments = rfm.rfm_segment(scores)
-        classes = rfm.china_rfm_class(since.astype(np.float64), purchase_days.astype(np.float64),
-                                      summary.total_spend)  # fmt: skip
-        rungs = ladder.ladder_rungs(
-            purchase_days=purchase_days,
-            days_since_last=since.astype(np.float64),
-            p_alive=p_alive,
-            referrals=features.referrals,
-            is_promoter=np.zeros(n, dtype=bool),
-        )
-        types = loyalty_type.loyalty_types(
-            purchase_days=purchase_days,
-            promo_share=features.promo_share,
-            full_price_share=features.full_price_share,
-            categories_bought=features.categories_bought,
-            categories_total=features.categories_total,
-            interval_cv=features.interval_cv,
-            tenure_days=tenure,
-            referrals=features.referrals,
-            events_attended=np.zeros(n, dtype=np.int64),
-            satisfaction=np.full(n, np.nan),
-        )
+    if not n:  # nobody has bought yet: everyone is a prospect
+        return _rows(everyone, summary, keep, features, purchase_days, since, tenure)
+    scores = rfm.rfm_scores(since.astype(np.float64), purchase_days.astype(np.float64),
+                            summary.total_spend)  # fmt: skip
+    segments = rfm.rfm_segment(scores)
+    classes = rfm.china_rfm_class(since.astype(np.float64), purchase_days.astype(np.float64),
+                                  summary.total_spend)  # fmt: skip
+    rungs = ladder.ladder_rungs(
+        purchase_days=purchase_days,
+        days_since_last=since.astype(np.float64),
+        p_alive=p_alive,
+        referrals=features.referrals,
+        is_promoter=np.zeros(n, dtype=bool),
+    )
+    types = loyalty_type.loyalty_types(
+        purchase_days=purchase_days,
+        promo_share=features.promo_share,
+        full_price_share=features.full_price_share,
+        categories_bought=features.categories_bought,
+        categories_total=features.categories_total,
+        interval_cv=features.interval_cv,
+        tenure_days=tenure,
+        referrals=features.referrals,
+        events_attended=np.zeros(n, dtype=np.int64),
+        satisfaction=np.full(n, np.nan),
+    )
+    figures = (p_alive, expected, value, churn, active_year, scores, segments, classes, rungs,
+               types)  # fmt: skip
+    return _rows(everyone, summary, keep, features, purchase_days, since, tenure, *figures)
+
+
+def _rows(
+    everyone: npt.NDArray[np.int64], summary: CustomerSummary, keep: npt.NDArray[np.bool_],
+    features: CustomerFeatures, purchase_days: npt.NDArray[np.int64],
+    since: npt.NDArray[np.int64], tenure: npt.NDArray[np.float64], *figures: Any,
+) -> Iterator[dict[str, Any]]:  # fmt: skip
     month = month_of(summary.calibration_end)
     on = summary.calibration_end
-    rows: list[dict[str, Any]] = []
-    buyer_ids = set()
+    if figures:
+        yield from _buyer_rows(
+            summary, keep, features, purchase_days, since, tenure, month, figures
+        )
+    buyers = summary.customer_id[keep]
+    for cid in everyone[~np.isin(everyone, buyers)].tolist():
+        yield {**_EMPTY, "customer_id": cid, "month": month, "computed_on": on, "rung": "prospect"}
+
+
+def _buyer_rows(
+    summary: CustomerSummary, keep: npt.NDArray[np.bool_], features: CustomerFeatures,
+    purchase_days: npt.NDArray[np.int64], since: npt.NDArray[np.int64],
+    tenure: npt.NDArray[np.float64], month: date, figures: tuple[Any, ...],
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    p_alive, expected, value, churn, active_year, scores, segments, classes, rungs, types = figures
+    on = summary.calibration_end
     for i in np.flatnonzero(keep).tolist():
         cid = int(summary.customer_id[i])
-        buyer_ids.add(cid)
-        rows.append({
+        yield ({
             "customer_id": cid, "month": month, "computed_on": on,
             "r_score": int(scores.r[i]), "f_score": int(scores.f[i]), "m_score": int(scores.m[i]),
             "rfm_segment": str(segments[i]), "china_class": str(classes[i]),
@@ -362,12 +393,6 @@ def _score_rows(
                 "monetary": round(float(summary.monetary[i]), 2),
             },
         })  # fmt: skip
-    prospect = "prospect"
-    for cid in everyone.tolist():
-        if cid not in buyer_ids:
-            rows.append({**_EMPTY, "customer_id": cid, "month": month, "computed_on": on,
-                         "rung": prospect})  # fmt: skip
-    return rows
 
 
 def month_ends(end: date, months: int) -> list[date]:
