@@ -26,7 +26,7 @@ NAN = float("nan")
 
 # purchase_days, days_since_last, p_alive, referrals, is_promoter -> rung (default thresholds:
 # loyal 4+ days, P(alive) >= 0.7, within 90 days; lapsed > 180 days or P < 0.5; lost > 365 or
-# P < 0.2)
+# P < 0.2 after more than 90 days)
 CASES = [
     (0, NAN, NAN, 0, False, "prospect"),
     (0, NAN, NAN, 3, True, "prospect"),  # referrals of a non-buyer do not make an advocate
@@ -47,7 +47,9 @@ CASES = [
     (1, 200, NAN, 0, False, "lapsed"),
     (6, 365, 0.9, 0, False, "lapsed"),
     (6, 366, 0.9, 0, False, "lost"),
-    (6, 10, 0.19, 0, False, "lost"),
+    (6, 10, 0.19, 0, False, "lapsed"),  # a frequent buyer's short pause is no loss
+    (6, 90, 0.19, 0, False, "lapsed"),
+    (6, 91, 0.19, 0, False, "lost"),
     (1, 400, NAN, 0, False, "lost"),
 ]
 
@@ -131,7 +133,7 @@ def test_rung_properties(rows: list[tuple[int, float, float, int, bool]]) -> Non
             assert d >= 2 and s <= 180 and not p < 0.5
         if rung == "advocate":
             assert ref > 0 or prom
-        if d > 0 and (s > 365 or p < 0.2):
+        if d > 0 and (s > 365 or (p < 0.2 and s > 90)):
             assert rung == "lost"
 
 
@@ -177,7 +179,9 @@ def test_explain_every_rung() -> None:
         "No purchase for more than 180 days: lapsed.",
         "P(alive) is below 50%: lapsed.",
     ]
-    assert _rendered(explain_rung(5, 20, 0.1, 0, False))[2:] == ["P(alive) is below 20%: lost."]
+    assert _rendered(explain_rung(5, 100, 0.1, 0, False))[2:] == [
+        "P(alive) is below 20% and no purchase for more than 90 days: lost."
+    ]
     assert _rendered(explain_rung(9, 20, NAN, 0, False))[2:] == [
         "At least 4 purchase days and a purchase in the last 90 days: loyal."
     ]

@@ -30,8 +30,11 @@ LOG_BOUND = 14.0
 SUBSAMPLE_ABOVE = 20_000
 SUBSAMPLE_ROWS = 5_000
 # The fit is accepted when the largest gradient component of the mean log-likelihood per
-# customer (with respect to the log-parameters) is below this.
-GRADIENT_TOLERANCE = 1e-6
+# customer (with respect to the log-parameters) is below this. 1e-4 means a 1 % change of any
+# parameter moves the mean log-likelihood by at most 1e-6: a flat ridge (e.g. a and b of BG/NBD
+# growing together when dropout hardly varies between customers, common in small shops) is an
+# answer, not a failure.
+GRADIENT_TOLERANCE = 1e-4
 
 
 class ConvergenceError(InvalidInput):

@@ -73,7 +73,8 @@ class LadderThresholds:
     - ``lapsed_after_days`` (180): lapsed when the last purchase is more than this many days ago…
     - ``lapsed_p_alive`` (0.5): … or P(alive) is below this.
     - ``lost_after_days`` (365): lost when the last purchase is more than this many days ago…
-    - ``lost_p_alive`` (0.2): … or P(alive) is below this.
+    - ``lost_p_alive`` (0.2): … or P(alive) is below this and the last purchase is more than
+      ``active_days`` ago (a frequent buyer's short pause is not a loss).
     """
 
     loyal_min_purchases: int = 4
@@ -161,7 +162,9 @@ def _evidence(
     return _Evidence(
         prospect=days == 0,
         lost_days=since > t.lost_after_days,
-        lost_p=alive < t.lost_p_alive,
+        # P(alive) alone calls nobody lost within active_days of a purchase: a frequent buyer's
+        # pause of a few weeks makes them lapsed (at risk) at most.
+        lost_p=(alive < t.lost_p_alive) & (since > t.active_days),
         lapsed_days=since > t.lapsed_after_days,
         lapsed_p=alive < t.lapsed_p_alive,
         repeat=days >= 2,
@@ -188,7 +191,8 @@ def ladder_rungs(
     (customers referred who have bought), ``is_promoter`` (answered 9-10 to the NPS question).
 
     1. ``prospect``: no purchase day.
-    2. ``lost``: last purchase more than ``lost_after_days`` ago, or P(alive) < ``lost_p_alive``.
+    2. ``lost``: last purchase more than ``lost_after_days`` ago, or P(alive) < ``lost_p_alive``
+       with no purchase for more than ``active_days``.
     3. ``lapsed``: last purchase more than ``lapsed_after_days`` ago, or P(alive) <
        ``lapsed_p_alive``.
     4. ``advocate``: 2+ purchase days (repeat or loyal) and at least one referral who bought or
@@ -249,7 +253,9 @@ def _exit_reasons(rung: str, e: _Evidence, t: LadderThresholds) -> list[Reason]:
     if rung == "lost":
         by_days, by_p = bool(e.lost_days[0]), bool(e.lost_p[0])
         days = gettext_noop("No purchase for more than {limit} days: lost.")
-        p = gettext_noop("P(alive) is below {limit:.0%}: lost.")
+        p = gettext_noop(
+            "P(alive) is below {limit:.0%} and no purchase for more than {days} days: lost."
+        )
         limits = (t.lost_after_days, t.lost_p_alive)
     else:
         by_days, by_p = bool(e.lapsed_days[0]), bool(e.lapsed_p[0])
@@ -257,7 +263,10 @@ def _exit_reasons(rung: str, e: _Evidence, t: LadderThresholds) -> list[Reason]:
         p = gettext_noop("P(alive) is below {limit:.0%}: lapsed.")
         limits = (t.lapsed_after_days, t.lapsed_p_alive)
     out = [Reason(days, {"limit": limits[0]})] if by_days else []
-    return out + ([Reason(p, {"limit": limits[1]})] if by_p else [])
+    p_values: dict[str, float | int] = {"limit": limits[1]}
+    if rung == "lost":
+        p_values["days"] = t.active_days
+    return out + ([Reason(p, p_values)] if by_p else [])
 
 
 def _advocate_reasons(referrals: int, is_promoter: bool) -> list[Reason]:
