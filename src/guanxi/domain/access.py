@@ -24,13 +24,18 @@ class Permission(StrEnum):
     PURCHASES_CREATE = "purchases.create"
     STAFF_MANAGE = "staff.manage"
     AUDIT_VIEW = "audit.view"
+    ANALYTICS_VIEW = "analytics.view"  # the analytics dashboard (scores, charts, economics)
+    SEGMENTS_MANAGE = "segments.manage"  # build, save and delete customer segments
 
 
 _CLERK = frozenset({
     Permission.SIGNED_IN, Permission.CUSTOMERS_VIEW, Permission.CUSTOMERS_EDIT,
     Permission.PURCHASES_VIEW, Permission.PURCHASES_CREATE,
 })  # fmt: skip
-_MANAGER = _CLERK | {Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT}
+_MANAGER = _CLERK | {
+    Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT, Permission.ANALYTICS_VIEW,
+    Permission.SEGMENTS_MANAGE,
+}  # fmt: skip
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),

@@ -236,12 +236,7 @@ def dashboard(
         activity = monthly_activity(session, as_of=as_of, utc_offset_minutes=offset)
         store_names = _names(session, Store)
         staff_names = _names(session, Staff)
-        fits = {
-            fit.kind: {k: float(v) for k, v in fit.params.items()}
-            for fit in session.execute(
-                select(ModelFit).where(ModelFit.as_of <= as_of).order_by(ModelFit.as_of)
-            ).scalars()
-        }
+        fits = _fits_used(session, month, as_of)
     buyers = scores.days > 0
     active = buyers & (scores.since <= ACTIVE_DAYS)
     include = np.ones(activity.customer_id.size, dtype=bool)
@@ -301,6 +296,37 @@ def dashboard(
         stores=_groups(scores, activity, include, "store", store_names, last),
         owners=_groups(scores, activity, include, "owner", staff_names, last),
     )
+
+
+def _fits_used(session: Session, month: date, as_of: date) -> dict[str, dict[str, float]]:
+    """The model parameters behind the month's scores; none when the run fitted no model.
+
+    The scoring job uses the newest BG/NBD fit up to its date with the Gamma-Gamma fit of the
+    same date (or none), and stores no fit when the data are too thin: then an older fit must
+    not be shown as if the scores came from it.
+    """
+    modelled = session.execute(
+        select(CustomerScore.id)
+        .where(CustomerScore.month == month, CustomerScore.p_alive.is_not(None))
+        .limit(1)
+    ).first()
+    if modelled is None:
+        return {}
+    fits = (
+        session.execute(
+            select(ModelFit).where(ModelFit.as_of <= as_of).order_by(ModelFit.as_of.desc())
+        )
+        .scalars()
+        .all()
+    )
+    count = next((fit for fit in fits if fit.kind == "bgnbd"), None)
+    if count is None:
+        return {}
+    return {
+        fit.kind: {k: float(v) for k, v in fit.params.items()}
+        for fit in fits
+        if fit.as_of == count.as_of
+    }
 
 
 def _share(flags: npt.NDArray[np.bool_]) -> float | None:

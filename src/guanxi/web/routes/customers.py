@@ -34,6 +34,7 @@ from guanxi.services.customer_edits import (
 )
 from guanxi.services.customer_forms import CustomerForm, FormErrors
 from guanxi.services.customer_privacy import confirms_erasure, erase_customer, export_customer
+from guanxi.services.customer_scores import customer_value, scores_exist
 from guanxi.services.customers import (
     customer_in_scope,
     get_customer_detail,
@@ -43,6 +44,8 @@ from guanxi.services.customers import (
     reveal_phone as reveal_phone_to,
 )
 from guanxi.services.staff import SignedIn, StaffMember
+from guanxi.storage.db import Database
+from guanxi.web import labels
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 
@@ -241,7 +244,14 @@ def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[
         "notes": list_notes(ctx.db, customer_id),
         "note_error": None,
         "erase_error": None,
+        **_value_context(ctx.db, customer_id),
     }
+
+
+def _value_context(db: Database, customer_id: int) -> dict[str, Any]:
+    """The "Value & loyalty" section: latest scores with reasons, or whether scoring ever ran."""
+    value = customer_value(db, customer_id)
+    return {"value": value, "scored": value is not None or scores_exist(db), "L": labels}
 
 
 @router.get("/customers/{customer_id}", include_in_schema=False)
