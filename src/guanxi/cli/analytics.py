@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from guanxi.analytics.summary import Period
-from guanxi.cli.common import console, err_console, stage_bar, state
+from guanxi.cli.common import console, err_console, parse_day, stage_bar, state
 from guanxi.services.clv_file import ClvFileReport, FileColumns, fit_file
 from guanxi.services.scoring import ScoringOptions, run_scoring, score_history
 
@@ -21,18 +21,9 @@ clv_app = typer.Typer(help="Probabilistic CLV models (BG/NBD, Pareto/NBD, Gamma-
                       no_args_is_help=True)  # fmt: skip
 
 
-def _date(value: str | date) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from exc
-
-
 DateOpt = Annotated[
     date | None,
-    typer.Option("--date", parser=_date, metavar="YYYY-MM-DD",
+    typer.Option("--date", parser=parse_day, metavar="YYYY-MM-DD",
                  help="Business date the scores are as of (default: today in the shop's zone)."),
 ]  # fmt: skip
 
@@ -105,7 +96,7 @@ def fit_command(
         date,
         typer.Option(
             "--calibration-end",
-            parser=_date,
+            parser=parse_day,
             metavar="YYYY-MM-DD",
             help="Last day of the period the models learn from.",
         ),
@@ -114,7 +105,7 @@ def fit_command(
         date | None,
         typer.Option(
             "--holdout-end",
-            parser=_date,
+            parser=parse_day,
             metavar="YYYY-MM-DD",
             help="Last day of a holdout to check the forecast against.",
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 
 import typer
 from rich.console import Console
@@ -56,3 +57,13 @@ def stage_bar(first: str, *, to: Console = console) -> Iterator[Callable[[str, i
             bar.update(task, description=stage, completed=done, total=total)
 
         yield report
+
+
+def parse_day(value: str | date) -> date:
+    """A YYYY-MM-DD option value (a default arrives as a date already)."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from exc

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from guanxi.cli.common import console, stage_bar, state
+from guanxi.cli.common import console, parse_day, stage_bar, state
 from guanxi.domain.staff import Role
 from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
 from guanxi.services.scoring import ScoringOptions, score_history
@@ -16,16 +16,6 @@ from guanxi.services.staff import list_staff, make_hasher, set_login
 from guanxi.storage.db import Database
 
 DEMO_SCORED_MONTHS = 12  # monthly score snapshots, so the ladder and trends have a history
-
-
-def _parse_date(value: str | date) -> date:
-    """Read a YYYY-MM-DD date for --end (the default arrives as a date already)."""
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from exc
 
 
 def demo_command(
@@ -38,7 +28,7 @@ def demo_command(
         date,
         typer.Option(
             "--end",
-            parser=_parse_date,
+            parser=parse_day,
             metavar="YYYY-MM-DD",
             help="Last day of the three years of sales.",
         ),
