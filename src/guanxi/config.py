@@ -83,6 +83,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    analytics_thresholds: str = Field(
+        default="",
+        description=(
+            "Path of a TOML file with the shop's own loyalty-ladder and loyalty-type thresholds "
+            "([ladder], [loyalty_type]); empty: the documented defaults."
+        ),
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:

@@ -185,3 +185,24 @@ def test_a_shop_without_purchases_has_only_prospects(db: Database) -> None:
     with db.read() as session:
         rungs = session.execute(select(CustomerScore.rung)).scalars().all()
     assert rungs == ["prospect"] * 3
+
+
+def test_the_shops_thresholds_decide_the_rungs(db: Database) -> None:
+    from guanxi.analytics.ladder import LadderThresholds
+    from guanxi.analytics.thresholds import Thresholds
+
+    _shop(db, 60)
+    run_scoring(db, _options())
+    strict = Thresholds(ladder=LadderThresholds(active_days=20, lapsed_after_days=30,
+                                                lost_after_days=40))  # fmt: skip
+    run_scoring(db, _options(as_of=date(2026, 1, 31), thresholds=strict))
+    with db.read() as session:
+        rows = session.execute(
+            select(CustomerScore.month, CustomerScore.rung, CustomerScore.days_since_last)
+        ).all()
+    for month, rung, since in rows:
+        if month == date(2026, 1, 1) and since is not None and since > 40:
+            assert rung == "lost"
+    default_lost = sum(1 for m, r, _ in rows if m == date(2025, 12, 1) and r == "lost")
+    strict_lost = sum(1 for m, r, _ in rows if m == date(2026, 1, 1) and r == "lost")
+    assert strict_lost > default_lost

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from guanxi.analytics import ladder, loyalty_type
 from guanxi.analytics.reasons import Reason
+from guanxi.analytics.thresholds import Thresholds
 from guanxi.errors import InvalidInput
 from guanxi.storage.db import Database
 from guanxi.storage.models import CustomerScore
@@ -88,10 +89,11 @@ def loyalty_features(score: CustomerScore) -> loyalty_type.LoyaltyFeatures:
     )
 
 
-def _reasons(score: CustomerScore) -> tuple[list[Reason], list[Reason]]:
+def _reasons(score: CustomerScore, thresholds: Thresholds) -> tuple[list[Reason], list[Reason]]:
     """Why the customer has this rung and this loyalty type; nothing where the data do not say.
 
-    The scoring job uses the default thresholds and no NPS answers (promoter: no).
+    The thresholds are the shop's (the scoring job reads the same file); no NPS answers yet
+    (promoter: no).
     """
     evidence = score.evidence or {}
     try:
@@ -101,19 +103,22 @@ def _reasons(score: CustomerScore) -> tuple[list[Reason], list[Reason]]:
             p_alive=score.p_alive,
             referrals=_int(evidence.get("referrals")),
             is_promoter=False,
+            thresholds=thresholds.ladder,
         )
     except InvalidInput:  # a snapshot that contradicts itself: say nothing rather than fail
         rung = []
     kind: list[Reason] = []
     if score.loyalty_type is not None and evidence:
         try:
-            kind = loyalty_type.explain_loyalty_type(loyalty_features(score))
+            kind = loyalty_type.explain_loyalty_type(loyalty_features(score), thresholds.loyalty)
         except InvalidInput:
             kind = []
     return rung, kind
 
 
-def customer_value(db: Database, customer_id: int) -> CustomerValue | None:
+def customer_value(
+    db: Database, customer_id: int, thresholds: Thresholds | None = None
+) -> CustomerValue | None:
     """The customer's latest scores and rung history; None before their first scoring."""
     with db.read() as session:
         rows = list(
@@ -127,7 +132,7 @@ def customer_value(db: Database, customer_id: int) -> CustomerValue | None:
         if not rows:
             return None
         latest = rows[0]
-        rung_reasons, type_reasons = _reasons(latest)
+        rung_reasons, type_reasons = _reasons(latest, thresholds or Thresholds())
         history = [RungMonth(r.month, r.rung, r.rfm_segment, r.clv_12m) for r in rows]
         return CustomerValue(
             month=latest.month,

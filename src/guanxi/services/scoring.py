@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from guanxi.analytics import clv, ladder, loyalty_type, rfm
 from guanxi.analytics.features import CustomerFeatures, customer_features
 from guanxi.analytics.summary import CustomerSummary, Period, customer_summary, end_of_day_utc
+from guanxi.analytics.thresholds import Thresholds, load_thresholds
 from guanxi.config import Settings
 from guanxi.errors import InvalidInput
 from guanxi.storage.db import Database
@@ -60,16 +61,18 @@ class ScoringOptions:
     timezone: str = "Asia/Shanghai"
     refit: bool = False
     refit_after_days: int = 7
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     @classmethod
     def for_shop(cls, settings: Settings, as_of: date, *, refit: bool = False) -> ScoringOptions:
-        """The shop's margin, discount rate and time zone from its settings."""
+        """The shop's margin, discount rate, time zone and thresholds from its settings."""
         return cls(
             as_of=as_of,
             gross_margin=settings.gross_margin,
             monthly_discount_rate=settings.monthly_discount_rate,
             timezone=settings.timezone,
             refit=refit,
+            thresholds=load_thresholds(settings.analytics_thresholds),
         )
 
 
@@ -327,6 +330,7 @@ def _score_rows(
         p_alive=p_alive,
         referrals=features.referrals,
         is_promoter=np.zeros(n, dtype=bool),
+        thresholds=options.thresholds.ladder,
     )
     types = loyalty_type.loyalty_types(
         purchase_days=purchase_days,
@@ -339,6 +343,7 @@ def _score_rows(
         referrals=features.referrals,
         events_attended=np.zeros(n, dtype=np.int64),
         satisfaction=np.full(n, np.nan),
+        thresholds=options.thresholds.loyalty,
     )
     figures = (p_alive, expected, value, churn, active_year, scores, segments, classes, rungs,
                types)  # fmt: skip

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from guanxi.analytics.thresholds import load_thresholds
 from guanxi.config import Settings
 from guanxi.domain.access import (
     Permission,
@@ -244,13 +245,13 @@ def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[
         "notes": list_notes(ctx.db, customer_id),
         "note_error": None,
         "erase_error": None,
-        **_value_context(ctx.db, customer_id),
+        **_value_context(ctx.db, customer_id, ctx.settings),
     }
 
 
-def _value_context(db: Database, customer_id: int) -> dict[str, Any]:
+def _value_context(db: Database, customer_id: int, settings: Settings) -> dict[str, Any]:
     """The "Value & loyalty" section: latest scores with reasons, or whether scoring ever ran."""
-    value = customer_value(db, customer_id)
+    value = customer_value(db, customer_id, load_thresholds(settings.analytics_thresholds))
     return {"value": value, "scored": value is not None or scores_exist(db), "L": labels}
 
 
