@@ -1,5 +1,53 @@
-"""Financial bonds: the points ledger and the earning rules (more of the loyalty programme to come).
+"""Loyalty: the points ledger (积分流水) and, later, rules, tiers and rewards built on it."""
 
-``rules`` computes how many points a purchase earns (pure, rules as data); ``ledger`` keeps the
-points as an append-only ledger with FIFO expiry, safe under concurrent use.
-"""
+from __future__ import annotations
+
+from guanxi.loyalty.ledger import (
+    Allocation,
+    Clawback,
+    Entry,
+    ExpiryRun,
+    IdempotencyConflict,
+    InsufficientPoints,
+    Kind,
+    LedgerInconsistent,
+    Lot,
+    Mismatch,
+    Posting,
+    adjust,
+    balance,
+    check_balances,
+    earn,
+    expire,
+    history,
+    lots,
+    open_clawbacks,
+    redeem,
+    reverse_for_return,
+    waive,
+)
+
+__all__ = [
+    "Allocation",
+    "Clawback",
+    "Entry",
+    "ExpiryRun",
+    "IdempotencyConflict",
+    "InsufficientPoints",
+    "Kind",
+    "LedgerInconsistent",
+    "Lot",
+    "Mismatch",
+    "Posting",
+    "adjust",
+    "balance",
+    "check_balances",
+    "earn",
+    "expire",
+    "history",
+    "lots",
+    "open_clawbacks",
+    "redeem",
+    "reverse_for_return",
+    "waive",
+]

@@ -32,6 +32,8 @@ class Action:
     SEGMENT_SAVED = "segment.saved"
     SEGMENT_DELETED = "segment.deleted"
     ANALYTICS_RUN = "analytics.run"
+    POINTS_ADJUSTED = "points.adjusted"
+    POINTS_WAIVED = "points.waived"
 
 
 def record(

@@ -437,3 +437,67 @@ class Segment(Base):
     created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class PointsEntry(Base):
+    """One signed, integer change of a customer's points (积分流水): append-only, never edited.
+
+    A positive entry (earn, a positive adjust, waive) is a *lot*; debits (redeem, expire, a
+    negative adjust, reverse) say which lots they drew on in ``points_allocation``, so a lot's
+    remaining points are derived. ``related_entry_id`` names the lot a reverse or expire is about,
+    or the flagged claw-back a waive clears. ``request_digest`` is the SHA-256 of the request
+    that made it, so a retry with the same ``idempotency_key`` is told apart from a reuse.
+    No cascade from customer: erasure anonymises the customer, the ledger keeps its entries.
+    """
+
+    __tablename__ = "points_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('earn', 'redeem', 'expire', 'adjust', 'reverse', 'waive')", name="kind_known"
+        ),
+        CheckConstraint("points <> 0", name="points_nonzero"),
+        Index("ix_points_entry_customer_id_id", "customer_id", "id"),
+        Index("ix_points_entry_source_type_source_id", "source_type", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    points: Mapped[int] = mapped_column(Integer)
+    balance_after: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_on: Mapped[date | None] = mapped_column(Date, index=True)  # lots only; None: never
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    source_type: Mapped[str | None] = mapped_column(String(32))
+    source_id: Mapped[str | None] = mapped_column(String(64))
+    related_entry_id: Mapped[int | None] = mapped_column(ForeignKey("points_entry.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # claw-back went negative
+
+
+class PointsAllocation(Base):
+    """How many points of one lot a debit consumed (or, for a waive or a later lot, how much
+    of a flagged claw-back's shortfall a positive entry covered): append-only."""
+
+    __tablename__ = "points_allocation"
+    __table_args__ = (CheckConstraint("points > 0", name="points_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
+    lot_entry_id: Mapped[int] = mapped_column(ForeignKey("points_entry.id"), index=True)
+    debit_entry_id: Mapped[int] = mapped_column(ForeignKey("points_entry.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+
+
+class PointsBalance(Base):
+    """A customer's points balance: a cache of SUM(points_entry.points), written only by the
+    ledger service in the same transaction as the entries; its row is the per-customer lock."""
+
+    __tablename__ = "points_balance"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
