@@ -193,3 +193,20 @@ def test_list_and_show_are_store_scoped(
     assert [p["id"] for p in by_customer.json()["items"]] == [a1["id"]]
     assert clerk.get(f"/api/v1/purchases/{a1['id']}").json()["total"] == "1280.00"
     assert clerk.get(f"/api/v1/purchases/{b1['id']}").status_code == 404
+
+
+def test_the_pos_api_returns_the_points(
+    app: FastAPI, db: Database, accounts: dict[str, Account]
+) -> None:
+    client = api(app)
+    client.headers.update(bearer(db, accounts["clerk"], "purchases:write"))
+    made = client.post("/api/v1/purchases", json=_receipt()).json()
+    assert made["points"]["earned"] == 1280 and made["points"]["balance"] == 1280
+    assert made["points"]["expires_on"] == "2026-01-05"
+    assert made["points"]["explanation"][0] == {
+        "text": "Base: ¥1280 × 1 point(s) per yuan.",
+        "template": "Base: ¥{amount} × {rate} point(s) per yuan.",
+        "values": {"amount": "1280", "rate": "1"},
+    }
+    replay = client.post("/api/v1/purchases", json=_receipt()).json()
+    assert replay["replayed"] is True and replay["points"]["earned"] == 1280

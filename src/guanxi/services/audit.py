@@ -34,6 +34,7 @@ class Action:
     ANALYTICS_RUN = "analytics.run"
     POINTS_ADJUSTED = "points.adjusted"
     POINTS_WAIVED = "points.waived"
+    PROGRAMME_CHANGED = "loyalty.programme_changed"
 
 
 def record(

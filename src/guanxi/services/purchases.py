@@ -6,6 +6,10 @@ discount and amount the same way; unknown SKUs become products. A customer is fo
 else by member code, phone, then email; one nobody knows is created with ``source=import``
 and the purchase's store as home store. Sending the same order again is a replay: the stored
 purchase is returned unchanged; the same order id with different content is a Conflict.
+
+A new purchase earns points under the shop's programme in the same transaction
+(``loyalty.accrual``): the purchase and its points commit together, and a replay returns the
+points earned the first time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from guanxi.domain.names import name_keys
 from guanxi.domain.purchases import PaymentMethod
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.importers.rows import line_money  # the importer's rule, shared on purpose
+from guanxi.loyalty.accrual import Accrued, accrue_for_purchase, accrued_for_purchase
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Product, Purchase, PurchaseLine, Store
 
@@ -121,6 +126,7 @@ class Recorded:
 
     purchase: PurchaseView
     replayed: bool
+    points: Accrued | None = None  # what it earned (None: no points, e.g. a zero amount)
 
 
 @dataclass(frozen=True)
@@ -167,12 +173,14 @@ def _record(db: Database, data: PurchaseInput, scope: int | None, now: datetime)
             )
         ).scalar_one_or_none()
         if existing is not None:
-            return Recorded(_replay(session, existing, data, at, lines, scope, store), True)
+            view = _replay(session, existing, data, at, lines, scope, store)
+            return Recorded(view, True, accrued_for_purchase(session, existing.id))
         customer_id = _find_customer(session, data.customer, scope)
         if customer_id is None:
             customer_id = _create_customer(session, data.customer, store.id, now)
         purchase = _insert(session, data, store.id, customer_id, at, lines, now)
-        return Recorded(_views(session, [purchase])[0], False)
+        points = accrue_for_purchase(session, purchase.id)  # in the purchase's transaction
+        return Recorded(_views(session, [purchase])[0], False, points)
 
 
 def _complete(index: int, line: LineInput) -> _Line:

@@ -501,3 +501,19 @@ class PointsBalance(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
     points: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LoyaltyProgram(Base):
+    """The shop's points programme (one row): earning rules as JSON and how long points last.
+
+    ``rules`` is ``guanxi.loyalty.rules.EarningProgram.as_json()``; ``points_valid_months``
+    None means points never expire.
+    """
+
+    __tablename__ = "loyalty_program"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    points_valid_months: Mapped[int | None] = mapped_column(Integer, default=24)
+    updated_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
 
+from guanxi.loyalty.accrual import Accrued
 from guanxi.services.api_tokens import Scope
 from guanxi.services.purchases import (
     CustomerRef,
@@ -19,15 +20,28 @@ from guanxi.services.purchases import (
     record_purchase,
 )
 from guanxi.web.api.auth import ApiCaller, api_requires
-from guanxi.web.api.schemas import ErrorOut, PageOut, PurchaseIn, PurchaseOut
+from guanxi.web.api.schemas import ErrorOut, PageOut, PointsOut, PurchaseIn, PurchaseOut, ReasonOut
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["purchases"])
 REPLAYED = "Idempotent-Replayed"
 
 
-def purchase_out(view: PurchaseView, *, replayed: bool = False) -> PurchaseOut:
-    return PurchaseOut.model_validate({**asdict(view), "replayed": replayed})
+def points_out(points: Accrued | None) -> PointsOut | None:
+    if points is None:
+        return None
+    steps = [ReasonOut(text=r.render(), template=r.template, values=dict(r.values))
+             for r in points.reasons]  # fmt: skip
+    return PointsOut(earned=points.points, balance=points.balance, expires_on=points.expires_on,
+                     explanation=steps)  # fmt: skip
+
+
+def purchase_out(
+    view: PurchaseView, *, replayed: bool = False, points: Accrued | None = None
+) -> PurchaseOut:
+    out = PurchaseOut.model_validate({**asdict(view), "replayed": replayed})
+    out.points = points_out(points)
+    return out
 
 
 def purchase_input(body: PurchaseIn) -> PurchaseInput:
@@ -65,14 +79,15 @@ def record(
 ) -> PurchaseOut:
     """Record one purchase: 201 when new; 200 with ``replayed: true`` (and the header
     ``Idempotent-Replayed: true``) when the same store + order id was sent before with the
-    same content; 409 ``conflict`` when it was sent before with different content."""
+    same content; 409 ``conflict`` when it was sent before with different content. ``points``
+    says what the purchase earned under the shop's points programme, and how."""
     db = web_context(request).db
     result = record_purchase(db, purchase_input(body), store_scope=caller.store_scope)
     if result.replayed:
         response.status_code = 200
         response.headers[REPLAYED] = "true"
     response.headers["Location"] = f"/api/v1/purchases/{result.purchase.id}"
-    return purchase_out(result.purchase, replayed=result.replayed)
+    return purchase_out(result.purchase, replayed=result.replayed, points=result.points)
 
 
 @router.get("/purchases", response_model=PageOut[PurchaseOut])

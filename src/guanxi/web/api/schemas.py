@@ -8,7 +8,7 @@ error names the field it came from.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -319,6 +319,23 @@ class LineOut(BaseModel):
     amount: MoneyOut
 
 
+class ReasonOut(BaseModel):
+    """One step of how points came about: English text, and the template with its values."""
+
+    text: str
+    template: str
+    values: dict[str, Any]
+
+
+class PointsOut(BaseModel):
+    """The points a purchase earned and the customer's balance after them."""
+
+    earned: int
+    balance: int
+    expires_on: date | None = Field(description="The earned points expire after this day.")
+    explanation: list[ReasonOut]
+
+
 class PurchaseOut(BaseModel):
     """A recorded purchase; ``replayed`` is true when it had been recorded before."""
 
@@ -334,3 +351,6 @@ class PurchaseOut(BaseModel):
     created_at: datetime
     lines: list[LineOut]
     replayed: bool = False
+    points: PointsOut | None = Field(
+        default=None, description="Points earned (on record and replay); null when none."
+    )

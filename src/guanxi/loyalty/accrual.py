@@ -1,0 +1,189 @@
+"""Points for a purchase: the shop's programme applied to one stored purchase, in its transaction.
+
+``accrue_for_purchase`` is called by ``services.purchases.record_purchase`` inside the purchase's
+own transaction, so a purchase and its points commit together or not at all. The ledger entry's
+idempotency key is ``purchase:<id>``: a purchase earns once, whatever retries the POS makes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from guanxi.analytics.reasons import Reason
+from guanxi.domain.staff import Role
+from guanxi.errors import InvalidInput, NotAllowed
+from guanxi.loyalty import ledger
+from guanxi.loyalty.rules import Earned, EarningProgram, Line, PurchaseFacts, points_for
+from guanxi.services import audit
+from guanxi.services.staff import StaffMember
+from guanxi.storage.db import Database
+from guanxi.storage.models import (
+    Customer,
+    LoyaltyProgram,
+    PointsEntry,
+    Product,
+    Purchase,
+    PurchaseLine,
+    Store,
+)
+
+DEFAULT_VALID_MONTHS = 24
+
+
+@dataclass(frozen=True)
+class Programme:
+    """The rules and the validity of points, as the owner set them (defaults until then)."""
+
+    rules: EarningProgram
+    points_valid_months: int | None = DEFAULT_VALID_MONTHS
+
+
+@dataclass(frozen=True)
+class Accrued:
+    """What a purchase earned: points, the balance after, the reasons, and whether this is the
+    stored result of an earlier call."""
+
+    points: int
+    balance: int
+    reasons: tuple[Reason, ...]
+    expires_on: date | None
+    replayed: bool
+
+
+def programme(session: Session) -> Programme:
+    row = session.execute(select(LoyaltyProgram).order_by(LoyaltyProgram.id).limit(1)).scalar()
+    if row is None:
+        return Programme(EarningProgram())
+    return Programme(EarningProgram.from_json(row.rules), row.points_valid_months)
+
+
+def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
+    """Replace the programme (owner only); audited with before and after."""
+    if actor.role is not Role.OWNER:
+        raise NotAllowed("only the owner changes the points programme")
+    if new.points_valid_months is not None and not 1 <= new.points_valid_months <= 120:
+        raise InvalidInput("points_valid_months must be between 1 and 120, or empty for never")
+    rules = new.rules.as_json()
+    after = {"rules": rules, "points_valid_months": new.points_valid_months}
+    with db.write() as session:
+        row = session.execute(select(LoyaltyProgram).limit(1)).scalar()
+        before = None
+        if row is None:
+            row = LoyaltyProgram()
+            session.add(row)
+        else:
+            before = {"rules": row.rules, "points_valid_months": row.points_valid_months}
+        row.rules, row.points_valid_months = rules, new.points_valid_months
+        row.updated_by_staff_id = actor.id
+        row.updated_at = datetime.now(UTC)
+        detail = {"before": before, "after": after}
+        audit.record(session, audit.Action.PROGRAMME_CHANGED, actor_id=actor.id,
+                     target_type="loyalty_program", detail=detail)  # fmt: skip
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (the last day of a shorter month)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _facts(session: Session, purchase: Purchase, store: Store) -> tuple[PurchaseFacts, date]:
+    zone = ZoneInfo(store.timezone)
+    local_day = purchase.purchased_at.astimezone(zone).date()
+    start = datetime.combine(local_day, time(), zone).astimezone(UTC)
+    rows = session.execute(
+        select(type_coerce(PurchaseLine.amount, BigInteger), Product.category)
+        .join(Product, Product.id == PurchaseLine.product_id)
+        .where(PurchaseLine.purchase_id == purchase.id)
+        .order_by(PurchaseLine.line_no)
+    ).all()
+    number = session.execute(
+        select(func.count())
+        .select_from(Purchase)
+        .where(
+            Purchase.customer_id == purchase.customer_id,
+            Purchase.purchased_at <= purchase.purchased_at,
+            Purchase.id <= purchase.id,
+        )
+    ).scalar_one()
+    earned_today = session.execute(
+        select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+            PointsEntry.customer_id == purchase.customer_id,
+            PointsEntry.kind == "earn",
+            PointsEntry.source_type == "purchase",
+            PointsEntry.at >= start,
+            PointsEntry.at < start + timedelta(days=1),
+        )
+    ).scalar_one()
+    customer = session.get(Customer, purchase.customer_id)
+    birthday_month = (
+        customer is not None
+        and customer.birthday_kind == "solar"
+        and customer.birthday_month == local_day.month
+    )
+    facts = PurchaseFacts(
+        lines=[Line(Decimal(fen) / 100, category) for fen, category in rows],
+        purchased_on=local_day,
+        store=store.code,
+        is_birthday_month=bool(birthday_month),
+        purchase_number=int(number),
+        earned_today=int(earned_today),
+    )
+    return facts, local_day
+
+
+def accrued_for_purchase(session: Session, purchase_id: int) -> Accrued | None:
+    """What ``purchase_id`` earned when it was recorded (None: nothing)."""
+    key = f"purchase:{purchase_id}"
+    stored = session.execute(select(PointsEntry).where(PointsEntry.idempotency_key == key)).scalar()
+    if stored is None:
+        return None
+    return Accrued(stored.points, stored.balance_after, _reasons(stored.explanation),
+                   stored.expires_on, True)  # fmt: skip
+
+
+def accrue_for_purchase(session: Session, purchase_id: int) -> Accrued | None:
+    """Credit the points ``purchase_id`` earns, once; None when it earns none."""
+    purchase = session.get(Purchase, purchase_id)
+    if purchase is None:
+        raise InvalidInput(f"purchase {purchase_id} does not exist")
+    key = f"purchase:{purchase_id}"
+    stored = accrued_for_purchase(session, purchase_id)
+    if stored is not None:
+        return stored
+    store = session.get(Store, purchase.store_id)
+    assert store is not None
+    prog = programme(session)
+    facts, day = _facts(session, purchase, store)
+    earned: Earned = points_for(prog.rules, facts)
+    if earned.points <= 0:
+        return None
+    expires = (
+        None if prog.points_valid_months is None else add_months(day, prog.points_valid_months)
+    )
+    posting = ledger.earn(
+        session, purchase.customer_id, earned.points, source_type="purchase",
+        source_id=purchase.id, expires_on=expires,
+        reason=f"purchase {store.code}/{purchase.external_order_id}",
+        explanation={"steps": earned.explanation()}, idempotency_key=key,
+    )  # fmt: skip
+    return Accrued(earned.points, posting.balance, earned.reasons, expires, posting.replayed)
+
+
+def _reasons(explanation: dict[str, Any]) -> tuple[Reason, ...]:
+    steps = explanation.get("steps", []) if isinstance(explanation, dict) else []
+    return tuple(Reason(s["template"], s.get("values", {})) for s in steps if "template" in s)
