@@ -1,0 +1,132 @@
+"""``guanxi points``: a customer's points, the nightly expiry run, the ledger check, backfill."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.table import Table
+from sqlalchemy import String, cast, select
+
+from guanxi.cli.common import console, err_console, parse_day, stage_bar, state
+from guanxi.loyalty import ledger
+from guanxi.loyalty.accrual import accrue_for_purchase
+from guanxi.storage.models import PointsEntry, Purchase
+
+app = typer.Typer(help="Points: balances, the nightly expiry run, checks.", no_args_is_help=True)
+BATCH = 500
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    customer_id: Annotated[int, typer.Argument(help="The customer's id.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, help="History entries shown.")] = 20,
+) -> None:
+    """A customer's balance, the points left per lot (soonest to expire first) and history.
+
+    Example: guanxi points show 42
+    """
+    db = state(ctx).database()
+    balance = ledger.balance(db, customer_id)
+    console.print(f"Customer {customer_id}: {balance:,} points", highlight=False)
+    lots = Table("lot", "earned", "left", "expires")
+    for lot in ledger.lots(db, customer_id):
+        lots.add_row(str(lot.entry_id), f"{lot.points:,}", f"{lot.remaining:,}",
+                     str(lot.expires_on or "never"))  # fmt: skip
+    console.print(lots)
+    history = Table("#", "at (UTC)", "kind", "points", "balance", "reason")
+    for e in ledger.history(db, customer_id, limit=limit):
+        flag = " (claw-back)" if e.flagged else ""
+        history.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M}", f"{e.kind}{flag}", f"{e.points:+,}",
+                        f"{e.balance_after:,}", e.reason or e.source_type or "")  # fmt: skip
+    console.print(history)
+
+
+@app.command("expire")
+def expire_command(
+    ctx: typer.Context,
+    as_of: Annotated[
+        date | None,
+        typer.Option(
+            "--date",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+            help="Expire lots whose last day is before this date (default: today).",
+        ),
+    ] = None,
+) -> None:
+    """Expire the points whose validity has ended (run nightly; running twice changes nothing).
+
+    Example: guanxi points expire --date 2026-11-23
+    """
+    st = state(ctx)
+    day = as_of or datetime.now(ZoneInfo(st.settings.timezone)).date()
+    run = ledger.expire(st.database(), day)
+    console.print(f"Expired {run.points:,} points in {len(run.entries):,} lots as of {day}.",
+                  highlight=False)  # fmt: skip
+
+
+@app.command("check")
+def check_command(ctx: typer.Context) -> None:
+    """Prove every cached balance equals the sum of its ledger entries (exit 1 if not).
+
+    Example: guanxi points check
+    """
+    mismatches = ledger.check_balances(state(ctx).database())
+    if mismatches:
+        for m in mismatches:
+            err_console.print(f"customer {m.customer_id}: cached {m.cached}, ledger {m.ledger}")
+        raise typer.Exit(1)
+    console.print("Every balance equals the sum of its entries.")
+
+
+@app.command("accrue")
+def accrue_command(
+    ctx: typer.Context,
+    since: Annotated[
+        date,
+        typer.Option(
+            "--since",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+            help="Only purchases on or after this day (UTC).",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Give imported purchases the points they earn under the programme, oldest first.
+
+    Purchases recorded through the POS API earn points when they are recorded; imported ones
+    do not. Each purchase earns once (running again adds nothing).
+
+    Example: guanxi points accrue --since 2026-01-01
+    """
+    db = state(ctx).database()
+    start = datetime(since.year, since.month, since.day, tzinfo=ZoneInfo("UTC"))
+    with db.read() as session:
+        earned = select(PointsEntry.source_id).where(PointsEntry.source_type == "purchase")
+        ids = list(session.execute(
+            select(Purchase.id)
+            .where(Purchase.purchased_at >= start, cast(Purchase.id, String).not_in(earned))
+            .order_by(Purchase.purchased_at, Purchase.id)
+        ).scalars())  # fmt: skip
+    points = credited = 0
+    with stage_bar("Accruing", to=err_console) as report:
+        for n in range(0, len(ids), BATCH):
+            with db.write() as session:
+                for purchase_id in ids[n : n + BATCH]:
+                    got = accrue_for_purchase(session, purchase_id)
+                    if got is not None and not got.replayed:
+                        points += got.points
+                        credited += 1
+            report("Accruing", min(n + BATCH, len(ids)), len(ids))
+    if as_json:
+        console.print_json(json.dumps({"purchases": len(ids), "credited": credited,
+                                       "points": points}))  # fmt: skip
+        return
+    console.print(f"{len(ids):,} purchases without points; {credited:,} earned {points:,} points.",
+                  highlight=False)  # fmt: skip
