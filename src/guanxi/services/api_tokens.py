@@ -37,6 +37,7 @@ class Scope(StrEnum):
     PURCHASES_READ = "purchases:read"
     PURCHASES_WRITE = "purchases:write"
     CUSTOMERS_ERASE = "customers:erase"  # anonymise on request (managers and the owner)
+    POINTS_REDEEM = "points:redeem"  # spend a customer's points at the till
 
 
 SCOPE_PERMISSION: dict[Scope, Permission] = {
@@ -45,6 +46,7 @@ SCOPE_PERMISSION: dict[Scope, Permission] = {
     Scope.PURCHASES_READ: Permission.PURCHASES_VIEW,
     Scope.PURCHASES_WRITE: Permission.PURCHASES_CREATE,
     Scope.CUSTOMERS_ERASE: Permission.CUSTOMERS_EXPORT,
+    Scope.POINTS_REDEEM: Permission.PURCHASES_CREATE,
 }
 
 

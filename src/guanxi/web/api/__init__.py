@@ -1,4 +1,4 @@
-"""REST API for POS systems under /api/v1: customers and purchases, JSON, bearer tokens.
+"""REST API for POS systems under /api/v1: customers, purchases, returns and points, JSON.
 
 ``create_app`` includes ``router`` and calls ``install_api_errors(app)``; docs/api.md
 describes the endpoints, the tokens and the error codes.
@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from guanxi.web.api import customers, purchases
+from guanxi.web.api import customers, loyalty, purchases
 from guanxi.web.api.errors import install_api_errors
 from guanxi.web.api.schemas import ErrorOut
 
@@ -26,3 +26,4 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 router.include_router(customers.router)
 router.include_router(purchases.router)
+router.include_router(loyalty.router)

@@ -19,16 +19,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
-from guanxi.errors import GuanxiError
+from guanxi.errors import GuanxiError, InvalidInput
+from guanxi.loyalty.ledger import IdempotencyConflict, InsufficientPoints
 from guanxi.services.customer_edits import DuplicateCustomer
 from guanxi.services.customer_forms import FormErrors
 from guanxi.services.purchases import InvalidField, OrderConflict
+from guanxi.services.returns import ReturnConflict
 from guanxi.web import errors
 from guanxi.web.api.auth import InsufficientScope, Unauthorized
 
 SOURCES = {"body", "query", "path", "header", "cookie"}
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
               413: "too_large", 415: "unsupported_media_type"}  # fmt: skip
+
+
+class BadIdempotencyKey(InvalidInput):
+    """The ``Idempotency-Key`` header is missing (``idempotency_key_missing``) or unusable
+    (``idempotency_key_invalid``): 400, as the IETF httpapi idempotency-key draft says."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def field_name(loc: tuple[int | str, ...]) -> str:
@@ -93,6 +104,15 @@ async def handle_guanxi(request: Request, exc: Exception) -> Response:
         extra["purchase_id"] = exc.purchase_id
     elif isinstance(exc, DuplicateCustomer):
         extra.update(customer_id=exc.customer_id, field=exc.field)
+    elif isinstance(exc, ReturnConflict):
+        extra["return_id"] = exc.return_id
+    elif isinstance(exc, BadIdempotencyKey):
+        status, code = 400, exc.code
+    elif isinstance(exc, IdempotencyConflict):
+        status, code = 422, "idempotency_key_reused"
+    elif isinstance(exc, InsufficientPoints):
+        code = "insufficient_points"
+        extra.update(balance=exc.balance, asked=exc.asked)
     return JSONResponse(error_body(code, str(exc), **extra), status, headers=headers)
 
 
@@ -110,7 +130,8 @@ def install_api_errors(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation)
     app.add_exception_handler(HTTPException, handle_http)
     handled = (Unauthorized, InsufficientScope, InvalidField, FormErrors, OrderConflict,
-               DuplicateCustomer)  # fmt: skip
+               DuplicateCustomer, ReturnConflict, BadIdempotencyKey, IdempotencyConflict,
+               InsufficientPoints)  # fmt: skip
     for cls in handled:
         app.add_exception_handler(cls, handle_guanxi)
     app.add_exception_handler(Exception, handle_crash)

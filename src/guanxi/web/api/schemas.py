@@ -354,3 +354,127 @@ class PurchaseOut(BaseModel):
     points: PointsOut | None = Field(
         default=None, description="Points earned (on record and replay); null when none."
     )
+
+
+# --- returns and points -----------------------------------------------------------------
+
+
+class ReturnLineIn(Strict):
+    """One purchase line coming back; ``amount`` (the refund) defaults to its share."""
+
+    line_no: int = Field(ge=1, examples=[1])
+    quantity: QuantityIn = Decimal(1)
+    amount: MoneyIn | None = Field(
+        None, description="The refund; default: the line's amount × quantity / bought."
+    )
+
+
+class ReturnIn(Strict):
+    """A return of some lines of one purchase, idempotent per purchase + return id."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "external_return_id": "POS1-R-0007", "returned_at": "2024-01-09T10:05:00+08:00",
+        "reason": "damaged", "lines": [{"line_no": 1, "quantity": "1"}],
+    }]})  # fmt: skip
+
+    external_return_id: str = Field(min_length=1, max_length=64, examples=["POS1-R-0007"])
+    returned_at: datetime | None = Field(
+        None, description="ISO 8601; without an offset: store time. Default: now."
+    )
+    reason: str | None = Field(None, max_length=500)
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
+
+    @field_validator("external_return_id")
+    @classmethod
+    def _return_id(cls, value: str) -> str:
+        return to_halfwidth(value)
+
+
+class ReturnLineOut(BaseModel):
+    line_no: int
+    sku: str
+    quantity: QuantityOut
+    amount: MoneyOut = Field(description="The money refunded for this line.")
+    points_reversed: int
+    flagged: bool = Field(description="The reversal took the balance below zero (claw-back).")
+
+
+class ReturnPointsOut(BaseModel):
+    """The points the return took back and the customer's balance after them."""
+
+    reversed: int
+    balance: int = Field(description="Negative when spent points were clawed back.")
+    flagged: bool
+
+
+class ReturnOut(BaseModel):
+    """A recorded return; ``replayed`` is true when it had been recorded before."""
+
+    id: int
+    purchase_id: int
+    customer_id: int
+    external_return_id: str
+    returned_at: datetime = Field(description="In the store's time zone, with offset.")
+    reason: str | None
+    refund_amount: MoneyOut
+    created_at: datetime
+    lines: list[ReturnLineOut]
+    points: ReturnPointsOut
+    replayed: bool = False
+
+
+class LotOut(BaseModel):
+    """Points of one lot (an earn, a positive adjustment…) not yet spent or expired."""
+
+    entry_id: int
+    kind: str
+    points: int
+    remaining: int
+    expires_on: date | None = Field(description="Expire after this day; null: never.")
+
+
+class PointsEntryOut(BaseModel):
+    """One change of the balance (积分流水)."""
+
+    id: int
+    kind: str = Field(examples=["earn", "redeem", "expire", "adjust", "reverse", "waive"])
+    points: int
+    balance_after: int
+    at: datetime
+    expires_on: date | None
+    reason: str | None
+    source_type: str | None
+    source_id: str | None
+    flagged: bool
+
+
+class PointsBalanceOut(BaseModel):
+    """A customer's balance, lots in spending order, and the newest entries."""
+
+    customer_id: int
+    balance: int
+    lots: list[LotOut]
+    history: list[PointsEntryOut]
+
+
+class RedeemIn(Strict):
+    """Spend points at the till; send an ``Idempotency-Key`` header with it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "points": 500, "reason": "gift: tea cup",
+    }]})  # fmt: skip
+
+    points: int = Field(gt=0, le=100_000_000, examples=[500])
+    reason: str = Field(min_length=1, max_length=200, examples=["gift: tea cup"])
+
+
+class RedemptionOut(BaseModel):
+    """A redemption as recorded; ``replayed`` is true for the stored result of a retry."""
+
+    entry_id: int
+    customer_id: int
+    points: int = Field(description="Points spent (a positive number).")
+    balance: int = Field(description="The balance after this redemption.")
+    reason: str | None
+    at: datetime
+    replayed: bool = False

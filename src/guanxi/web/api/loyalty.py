@@ -1,0 +1,195 @@
+"""/api/v1 returns and points: record a return (reversing its points), read and redeem points.
+
+A redemption needs an ``Idempotency-Key`` header, after the IETF httpapi idempotency-key draft:
+the ledger stores the key (prefixed with the caller's staff id, so two POS clients never share
+one) with the SHA-256 of the request, so a retry answers the original result and a reuse for
+another request is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from guanxi.errors import NotFound
+from guanxi.loyalty import ledger
+from guanxi.services.api_tokens import Scope
+from guanxi.services.customers import customer_in_scope
+from guanxi.services.returns import RecordedReturn, ReturnInput, ReturnLineInput, record_return
+from guanxi.web.api.auth import ApiCaller, api_requires
+from guanxi.web.api.errors import BadIdempotencyKey
+from guanxi.web.api.schemas import (
+    ErrorOut,
+    LotOut,
+    PointsBalanceOut,
+    PointsEntryOut,
+    RedeemIn,
+    RedemptionOut,
+    ReturnIn,
+    ReturnLineOut,
+    ReturnOut,
+    ReturnPointsOut,
+)
+from guanxi.web.context import web_context
+
+router = APIRouter(tags=["returns and points"])
+REPLAYED = "Idempotent-Replayed"
+KEY_HEADER = "Idempotency-Key"
+MAX_KEY = 100
+KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII, no spaces
+
+
+def return_out(result: RecordedReturn) -> ReturnOut:
+    r = result.ret
+    lines = [ReturnLineOut(line_no=x.line_no, sku=x.sku, quantity=x.quantity, amount=x.amount,
+                           points_reversed=x.points_reversed, flagged=x.flagged)
+             for x in r.lines]  # fmt: skip
+    points = ReturnPointsOut(reversed=result.points_reversed, balance=result.balance,
+                             flagged=result.flagged)  # fmt: skip
+    return ReturnOut(id=r.id, purchase_id=r.purchase_id, customer_id=r.customer_id,
+                     external_return_id=r.external_return_id, returned_at=r.returned_at,
+                     reason=r.reason, refund_amount=r.refund_amount, created_at=r.created_at,
+                     lines=lines, points=points, replayed=result.replayed)  # fmt: skip
+
+
+def return_input(body: ReturnIn) -> ReturnInput:
+    return ReturnInput(
+        external_return_id=body.external_return_id,
+        lines=tuple(ReturnLineInput(x.line_no, Decimal(x.quantity), x.amount) for x in body.lines),
+        returned_at=body.returned_at,
+        reason=body.reason,
+    )
+
+
+@router.post(
+    "/purchases/{purchase_id}/returns",
+    status_code=201,
+    response_model=ReturnOut,
+    responses={
+        200: {"model": ReturnOut, "description": "A replay: recorded before, unchanged."},
+        409: {
+            "model": ErrorOut,
+            "description": "`conflict`: the return id was used before for this purchase "
+            "with different content (`return_id` names it).",
+        },
+    },  # fmt: skip
+)
+def record_a_return(
+    request: Request,
+    response: Response,
+    purchase_id: int,
+    body: ReturnIn,
+    caller: ApiCaller = api_requires(Scope.PURCHASES_WRITE),
+) -> ReturnOut:
+    """Record a return of some lines of a purchase and take back the points they earned:
+    201 when new; 200 with ``replayed: true`` (and ``Idempotent-Replayed: true``) when the
+    same return id was sent before with the same content; 409 ``conflict`` when with other
+    content; 422 ``invalid_input`` naming the line for more than was bought."""
+    db = web_context(request).db
+    result = record_return(db, purchase_id, return_input(body), store_scope=caller.store_scope)
+    if result.replayed:
+        response.status_code = 200
+        response.headers[REPLAYED] = "true"
+    return return_out(result)
+
+
+def _visible(request: Request, caller: ApiCaller, customer_id: int) -> None:
+    if not customer_in_scope(web_context(request).db, customer_id, caller.store_scope):
+        raise NotFound(f"customer {customer_id} does not exist")
+
+
+@router.get("/customers/{customer_id}/points", response_model=PointsBalanceOut)
+def points(
+    request: Request,
+    customer_id: int,
+    limit: int = Query(20, ge=1, le=100, description="How many of the newest entries."),
+    caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ),
+) -> PointsBalanceOut:
+    """The customer's balance, the lots with points left (in the order they are spent:
+    soonest expiry first) and the newest ``limit`` ledger entries."""
+    _visible(request, caller, customer_id)
+    db = web_context(request).db
+    lots = [LotOut(entry_id=x.entry_id, kind=x.kind.value, points=x.points, remaining=x.remaining,
+                   expires_on=x.expires_on) for x in ledger.lots(db, customer_id)]  # fmt: skip
+    history = [_entry_out(e) for e in ledger.history(db, customer_id, limit=limit)]
+    return PointsBalanceOut(customer_id=customer_id, balance=ledger.balance(db, customer_id),
+                            lots=lots, history=history)  # fmt: skip
+
+
+def _entry_out(e: ledger.Entry) -> PointsEntryOut:
+    return PointsEntryOut(id=e.id, kind=e.kind.value, points=e.points,
+                          balance_after=e.balance_after, at=e.at, expires_on=e.expires_on,
+                          reason=e.reason, source_type=e.source_type, source_id=e.source_id,
+                          flagged=e.flagged)  # fmt: skip
+
+
+def idempotency_key(raw: str | None) -> str:
+    """The header's key: a string of 1-100 visible ASCII characters, quotes optional."""
+    if raw is None or not raw.strip():
+        raise BadIdempotencyKey(
+            "idempotency_key_missing",
+            f"send an {KEY_HEADER} header with a new unique value (a UUID) for each "
+            "redemption, and the same value when you retry it: without one a retry could "
+            "spend the points twice",
+        )
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]  # a structured-field string, as the draft writes it
+    if not (0 < len(key) <= MAX_KEY and KEY_CHARS.match(key)):
+        raise BadIdempotencyKey(
+            "idempotency_key_invalid",
+            f"the {KEY_HEADER} must be 1-{MAX_KEY} visible ASCII characters without "
+            "spaces (a UUID is a good key)",
+        )
+    return key
+
+
+REDEEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": RedemptionOut, "description": "A replay: the same key and body as before."},
+    400: {"model": ErrorOut, "description": "`idempotency_key_missing` or "
+          "`idempotency_key_invalid`."},
+    409: {"model": ErrorOut, "description": "`insufficient_points` (with `balance` and "
+          "`asked`)."},
+    422: {"model": ErrorOut, "description": "`idempotency_key_reused`: the key was used for "
+          "another request; or `invalid_input`."},
+}  # fmt: skip
+
+
+@router.post(
+    "/customers/{customer_id}/points/redeem",
+    status_code=201,
+    response_model=RedemptionOut,
+    responses=REDEEM_RESPONSES,
+)
+def redeem(
+    request: Request,
+    response: Response,
+    customer_id: int,
+    body: RedeemIn,
+    key: str | None = Header(
+        None,
+        alias=KEY_HEADER,
+        description="Required: a unique value per redemption, the same on a retry.",
+    ),
+    caller: ApiCaller = api_requires(Scope.POINTS_REDEEM),
+) -> RedemptionOut:
+    """Spend points: 201 when new; 200 with ``Idempotent-Replayed: true`` for a retry with
+    the same key and body; 422 ``idempotency_key_reused`` for the same key with another body;
+    409 ``insufficient_points`` when the balance is short."""
+    plain = idempotency_key(key)
+    _visible(request, caller, customer_id)
+    db = web_context(request).db
+    posted = ledger.redeem(db, customer_id, body.points, reason=body.reason,
+                           idempotency_key=f"api:{caller.staff_id}:{plain}",
+                           actor_id=caller.staff_id)  # fmt: skip
+    entry = posted.entry
+    assert entry is not None  # a redemption always posts an entry
+    if posted.replayed:
+        response.status_code = 200
+        response.headers[REPLAYED] = "true"
+    return RedemptionOut(entry_id=entry.id, customer_id=customer_id, points=-entry.points,
+                         balance=entry.balance_after, reason=entry.reason, at=entry.at,
+                         replayed=posted.replayed)  # fmt: skip
