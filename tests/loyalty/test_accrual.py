@@ -142,3 +142,12 @@ def test_add_months_keeps_the_day_or_takes_the_last_one() -> None:
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
     assert add_months(date(2026, 11, 23), 24) == date(2028, 11, 23)
+
+
+def test_a_first_programme_that_never_expires_is_stored_as_never(db: Database) -> None:
+    store = _store(db)
+    save_programme(db, _owner(db), Programme(EarningProgram(), points_valid_months=None))
+    with db.read() as session:
+        assert programme(session).points_valid_months is None
+    paid = record_purchase(db, _purchase("N", ("tea", "10", None), store=store), store_scope=None)
+    assert paid.points is not None and paid.points.expires_on is None

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     AUDIT_VIEW = "audit.view"
     ANALYTICS_VIEW = "analytics.view"  # the analytics dashboard (scores, charts, economics)
     SEGMENTS_MANAGE = "segments.manage"  # build, save and delete customer segments
+    POINTS_ADJUST = "points.adjust"  # correct a customer's points with a reason (audited)
+    LOYALTY_MANAGE = "loyalty.manage"  # the points programme; waive claw-backs (owner only)
 
 
 _CLERK = frozenset({
@@ -34,7 +36,7 @@ _CLERK = frozenset({
 })  # fmt: skip
 _MANAGER = _CLERK | {
     Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT, Permission.ANALYTICS_VIEW,
-    Permission.SEGMENTS_MANAGE,
+    Permission.SEGMENTS_MANAGE, Permission.POINTS_ADJUST,
 }  # fmt: skip
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

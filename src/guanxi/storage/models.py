@@ -514,6 +514,6 @@ class LoyaltyProgram(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    points_valid_months: Mapped[int | None] = mapped_column(Integer, default=24)
+    points_valid_months: Mapped[int | None] = mapped_column(Integer)  # None: never expire
     updated_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

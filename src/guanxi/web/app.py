@@ -17,7 +17,17 @@ from guanxi.services.staff import SessionPolicy, make_hasher
 from guanxi.storage.db import Database
 from guanxi.web import api, errors, i18n
 from guanxi.web.context import WebContext
-from guanxi.web.routes import analytics, audit, auth, customers, imports, pages, segments, staff
+from guanxi.web.routes import (
+    analytics,
+    audit,
+    auth,
+    customers,
+    imports,
+    loyalty,
+    pages,
+    segments,
+    staff,
+)
 
 HERE = Path(__file__).parent
 
@@ -80,7 +90,8 @@ def create_app(
         app.mount("/vendor/htmx", StaticFiles(directory=vendor / "htmx.org" / "dist"), "htmx")
         app.mount("/vendor/chart", StaticFiles(directory=vendor / "chart.js" / "dist"), "chart")
     for router in (pages.router, auth.router, customers.router, imports.router, audit.router,
-                   staff.router, analytics.router, segments.router, api.router):  # fmt: skip
+                   staff.router, analytics.router, segments.router, loyalty.router,
+                   api.router):  # fmt: skip
         app.include_router(router)
     errors.install(app)
     api.install_api_errors(app)

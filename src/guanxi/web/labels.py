@@ -233,3 +233,61 @@ def rule_text(rule: Any, names: Mapping[str, Mapping[int, str]]) -> str:
     else:
         shown = str(value)
     return gettext("%(field)s: %(value)s") % {"field": field(name), "value": shown}
+
+
+# --- points ----------------------------------------------------------------------------------
+
+POINTS_KINDS: dict[str, str] = {
+    "earn": gettext_noop("Earned"),
+    "redeem": gettext_noop("Redeemed"),
+    "expire": gettext_noop("Expired"),
+    "adjust": gettext_noop("Adjustment"),
+    "reverse": gettext_noop("Taken back (return)"),
+    "waive": gettext_noop("Waived"),
+}
+POINTS_SOURCES: dict[str, str] = {
+    "purchase": gettext_noop("Purchase"),
+    "return_line": gettext_noop("Return"),
+    "expiry_run": gettext_noop("Expiry run"),
+    "redemption": gettext_noop("Redemption"),
+    "adjustment": gettext_noop("Manual adjustment"),
+}
+ROUNDINGS: dict[str, str] = {
+    "down": gettext_noop("Down (drop fractions)"),
+    "half_up": gettext_noop("To the nearest (half up)"),
+    "up": gettext_noop("Up"),
+}
+
+
+def points_kind(kind: str) -> str:
+    """A ledger entry's kind in words ('earn' -> 'Earned')."""
+    return gettext(POINTS_KINDS[kind]) if kind in POINTS_KINDS else kind
+
+
+def points_source(source_type: str | None) -> str:
+    """What made a ledger entry ('purchase' -> 'Purchase'); empty when nothing is recorded."""
+    if not source_type:
+        return ""
+    return gettext(POINTS_SOURCES[source_type]) if source_type in POINTS_SOURCES else source_type
+
+
+def signed(points: int) -> str:
+    """Points with their sign: '+120', '−35', in the locale's grouping."""
+    shown = number(abs(points))
+    return f"+{shown}" if points > 0 else (f"−{shown}" if points < 0 else shown)
+
+
+def rounding(key: str) -> str:
+    return gettext(ROUNDINGS[key]) if key in ROUNDINGS else key
+
+
+def points_steps(explanation: Mapping[str, Any]) -> list[str]:
+    """How an earn entry's points came about (its stored reasons), in the request's language."""
+    steps = explanation.get("steps") if isinstance(explanation, Mapping) else None
+    if not isinstance(steps, list):
+        return []
+    return [
+        reason(Reason(str(s["template"]), dict(s.get("values") or {})))
+        for s in steps
+        if isinstance(s, Mapping) and "template" in s
+    ]

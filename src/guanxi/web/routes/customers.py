@@ -34,6 +34,7 @@ from guanxi.services.customer_edits import (
     update_customer,
 )
 from guanxi.services.customer_forms import CustomerForm, FormErrors
+from guanxi.services.customer_points import AdjustDraft, points_section
 from guanxi.services.customer_privacy import confirms_erasure, erase_customer, export_customer
 from guanxi.services.customer_scores import customer_value, scores_exist
 from guanxi.services.customers import (
@@ -226,7 +227,9 @@ def save_customer(
 # --- one customer's page ---------------------------------------------------------------------
 
 
-def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[str, Any]:
+def _detail_context(
+    request: Request, viewer: Viewer, customer_id: int, *, points_before: int | None = None
+) -> dict[str, Any]:
     ctx = web_context(request)
     detail = get_customer_detail(ctx.db, customer_id)
     staff = _actor(viewer)
@@ -246,6 +249,10 @@ def _detail_context(request: Request, viewer: Viewer, customer_id: int) -> dict[
         "note_error": None,
         "erase_error": None,
         **_value_context(ctx.db, customer_id, ctx.settings),
+        "points": points_section(ctx.db, customer_id, before_id=points_before),
+        "adjust": AdjustDraft(),
+        "adjust_errors": {},
+        "points_done": "",
     }
 
 
@@ -257,10 +264,17 @@ def _value_context(db: Database, customer_id: int, settings: Settings) -> dict[s
 
 @router.get("/customers/{customer_id}", include_in_schema=False)
 def customer_page(
-    request: Request, customer_id: int, viewer: Viewer = requires(Permission.CUSTOMERS_VIEW)
+    request: Request,
+    customer_id: int,
+    before_id: int | None = None,
+    points: str = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_VIEW),
 ) -> Response:
+    """The customer's page; ``before_id`` pages the points history, ``points`` says what a
+    points form just did (adjusted, waived)."""
     _visible(request, viewer, customer_id)
-    context = _detail_context(request, viewer, customer_id)
+    context = _detail_context(request, viewer, customer_id, points_before=before_id)
+    context["points_done"] = points
     return web_context(request).templates.TemplateResponse(
         request, "customers/detail.html", context
     )
