@@ -37,3 +37,26 @@ def test_demo_takes_an_end_date(tmp_path: Path) -> None:
     assert "– 2025-0" in out  # the last purchase falls in the first half of 2025
     code, out, _ = invoke(tmp_path / "e.db", "--end", "2025-13-01")
     assert code == 2 and "YYYY-MM-DD" in out
+
+
+def test_demo_has_scores_and_a_running_points_programme(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from guanxi.loyalty import ledger
+    from guanxi.loyalty.accrual import programme
+    from guanxi.services.demo.points import DEMO_PROGRAMME
+    from guanxi.storage.db import Database
+    from guanxi.storage.models import CustomerScore, PointsEntry
+
+    path = tmp_path / "d.db"
+    code, out, exc = invoke(path, "--customers", "200")
+    assert code == 0, (out, exc)
+    db = Database(f"sqlite:///{path}")
+    with db.read() as session:
+        months = session.execute(select(func.count(func.distinct(CustomerScore.month))))
+        assert months.scalar_one() == 12
+        assert programme(session).rules == DEMO_PROGRAMME
+        earned = session.execute(select(func.count()).select_from(PointsEntry)).scalar_one()
+    assert earned > 0
+    assert ledger.check_balances(db) == []
+    db.dispose()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from guanxi.cli.common import console, parse_day, stage_bar, state
 from guanxi.domain.staff import Role
-from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
+from guanxi.services.demo import DEMO_END, DemoSummary, build_demo, start_points_programme
 from guanxi.services.scoring import ScoringOptions, score_history
 from guanxi.services.staff import list_staff, make_hasher, set_login
 from guanxi.storage.db import Database
@@ -36,7 +36,8 @@ def demo_command(
 ) -> None:
     """Build a demo tea shop (stores, staff, customers, 3 years of sales) into an empty database.
 
-    The customers are then scored as of the last 12 month ends (guanxi analytics run).
+    The customers are then scored as of the last 12 month ends (guanxi analytics run), and a
+    points programme starts 30 days before the end: those purchases earn points.
 
     Example: guanxi --db demo.db demo --seed 42 --customers 5000
     """
@@ -45,6 +46,7 @@ def demo_command(
         summary = build_demo(database, seed=seed, customers=customers, end=end, progress=report)
         options = ScoringOptions.for_shop(state(ctx).settings, end)
         score_history(database, options, months=DEMO_SCORED_MONTHS, progress=report)
+        start_points_programme(database, end, progress=report)
     logins = _give_logins(database)
     _print_summary(summary, database)
     _print_logins(logins)

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
-from sqlalchemy import String, cast, select
 
 from guanxi.cli.common import console, err_console, parse_day, stage_bar, state
 from guanxi.loyalty import ledger
-from guanxi.loyalty.accrual import accrue_for_purchase
-from guanxi.storage.models import PointsEntry, Purchase
+from guanxi.loyalty.accrual import accrue_since
 
 app = typer.Typer(help="Points: balances, the nightly expiry run, checks.", no_args_is_help=True)
-BATCH = 500
 
 
 @app.command("show")
@@ -106,27 +103,12 @@ def accrue_command(
     Example: guanxi points accrue --since 2026-01-01
     """
     db = state(ctx).database()
-    start = datetime(since.year, since.month, since.day, tzinfo=ZoneInfo("UTC"))
-    with db.read() as session:
-        earned = select(PointsEntry.source_id).where(PointsEntry.source_type == "purchase")
-        ids = list(session.execute(
-            select(Purchase.id)
-            .where(Purchase.purchased_at >= start, cast(Purchase.id, String).not_in(earned))
-            .order_by(Purchase.purchased_at, Purchase.id)
-        ).scalars())  # fmt: skip
-    points = credited = 0
-    with stage_bar("Accruing", to=err_console) as report:
-        for n in range(0, len(ids), BATCH):
-            with db.write() as session:
-                for purchase_id in ids[n : n + BATCH]:
-                    got = accrue_for_purchase(session, purchase_id)
-                    if got is not None and not got.replayed:
-                        points += got.points
-                        credited += 1
-            report("Accruing", min(n + BATCH, len(ids)), len(ids))
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC)
+    with stage_bar("Accruing points", to=err_console) as report:
+        done = accrue_since(db, start, report)
     if as_json:
-        console.print_json(json.dumps({"purchases": len(ids), "credited": credited,
-                                       "points": points}))  # fmt: skip
+        console.print_json(json.dumps({"purchases": done.purchases, "credited": done.credited,
+                                       "points": done.points}))  # fmt: skip
         return
-    console.print(f"{len(ids):,} purchases without points; {credited:,} earned {points:,} points.",
-                  highlight=False)  # fmt: skip
+    console.print(f"{done.purchases:,} purchases without points; {done.credited:,} earned "
+                  f"{done.points:,} points.", highlight=False)  # fmt: skip

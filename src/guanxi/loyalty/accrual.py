@@ -7,13 +7,14 @@ idempotency key is ``purchase:<id>``: a purchase earns once, whatever retries th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, func, select, type_coerce
+from sqlalchemy import BigInteger, String, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from guanxi.analytics.reasons import Reason
@@ -187,3 +188,40 @@ def accrue_for_purchase(session: Session, purchase_id: int) -> Accrued | None:
 def _reasons(explanation: dict[str, Any]) -> tuple[Reason, ...]:
     steps = explanation.get("steps", []) if isinstance(explanation, dict) else []
     return tuple(Reason(s["template"], s.get("values", {})) for s in steps if "template" in s)
+
+
+BACKFILL_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """What ``accrue_since`` did."""
+
+    purchases: int  # purchases without points found
+    credited: int  # of them, those that earned points
+    points: int
+
+
+def accrue_since(
+    db: Database, since: datetime, progress: Callable[[str, int, int], None] | None = None
+) -> Backfill:
+    """Points for every purchase at or after ``since`` that has none yet (imports), oldest
+    first, in transactions of 500; each purchase earns once, so running again adds nothing."""
+    with db.read() as session:
+        earned = select(PointsEntry.source_id).where(PointsEntry.source_type == "purchase")
+        ids = list(session.execute(
+            select(Purchase.id)
+            .where(Purchase.purchased_at >= since, cast(Purchase.id, String).not_in(earned))
+            .order_by(Purchase.purchased_at, Purchase.id)
+        ).scalars())  # fmt: skip
+    points = credited = 0
+    for n in range(0, len(ids), BACKFILL_BATCH):
+        with db.write() as session:
+            for purchase_id in ids[n : n + BACKFILL_BATCH]:
+                got = accrue_for_purchase(session, purchase_id)
+                if got is not None and not got.replayed:
+                    points += got.points
+                    credited += 1
+        if progress is not None:
+            progress("Accruing points", min(n + BACKFILL_BATCH, len(ids)), len(ids))
+    return Backfill(len(ids), credited, points)

@@ -20,6 +20,7 @@ from guanxi.services.demo.build import DEMO_END, build_demo
 from guanxi.services.demo.calendar import LUNAR_FESTIVALS, Window, calendar_windows
 from guanxi.services.demo.catalog import SHOP_NAME
 from guanxi.services.demo.context import ProgressFn
+from guanxi.services.demo.points import start_points_programme
 from guanxi.services.demo.summary import DemoSummary
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "Window",
     "build_demo",
     "calendar_windows",
+    "start_points_programme",
 ]
