@@ -3,12 +3,17 @@
 ``accrue_for_purchase`` is called by ``services.purchases.record_purchase`` inside the purchase's
 own transaction, so a purchase and its points commit together or not at all. The ledger entry's
 idempotency key is ``purchase:<id>``: a purchase earns once, whatever retries the POS makes.
+
+With member tiers defined (``guanxi.loyalty.tiers``), the purchase's points use the tier the
+customer holds when buying (its *key* is ``PurchaseFacts.tier``, so the rules' tier multipliers
+match tier keys, and each tier's ``points_multiplier`` is one more tier multiplier); only after
+the points are computed may the purchase upgrade the customer (``evaluate_on_purchase``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,8 +25,9 @@ from sqlalchemy.orm import Session
 from guanxi.analytics.reasons import Reason
 from guanxi.domain.staff import Role
 from guanxi.errors import InvalidInput, NotAllowed
-from guanxi.loyalty import ledger
+from guanxi.loyalty import ledger, tiers
 from guanxi.loyalty.rules import Earned, EarningProgram, Line, PurchaseFacts, points_for
+from guanxi.loyalty.tiers import Tier
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
@@ -44,6 +50,9 @@ class Programme:
 
     rules: EarningProgram
     points_valid_months: int | None = DEFAULT_VALID_MONTHS
+    # Member tiers, lowest first; () turns tiers off; None: none stored, or (to save_programme)
+    # keep the stored tiers, so a form that edits only the rules leaves them alone.
+    tiers: tuple[Tier, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,8 @@ def programme(session: Session) -> Programme:
     row = session.execute(select(LoyaltyProgram).order_by(LoyaltyProgram.id).limit(1)).scalar()
     if row is None:
         return Programme(EarningProgram())
-    return Programme(EarningProgram.from_json(row.rules), row.points_valid_months)
+    return Programme(EarningProgram.from_json(row.rules), row.points_valid_months,
+                     tiers.tiers_from_json(row.tiers) or None)  # fmt: skip
 
 
 def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
@@ -72,7 +82,7 @@ def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
     if new.points_valid_months is not None and not 1 <= new.points_valid_months <= 120:
         raise InvalidInput("points_valid_months must be between 1 and 120, or empty for never")
     rules = new.rules.as_json()
-    after = {"rules": rules, "points_valid_months": new.points_valid_months}
+    levels = None if new.tiers is None else tiers.tiers_as_json(tiers.validate_tiers(new.tiers))
     with db.write() as session:
         row = session.execute(select(LoyaltyProgram).limit(1)).scalar()
         before = None
@@ -80,8 +90,13 @@ def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
             row = LoyaltyProgram()
             session.add(row)
         else:
-            before = {"rules": row.rules, "points_valid_months": row.points_valid_months}
+            before = {"rules": row.rules, "points_valid_months": row.points_valid_months,
+                      "tiers": row.tiers}  # fmt: skip
         row.rules, row.points_valid_months = rules, new.points_valid_months
+        if new.tiers is not None:
+            row.tiers = levels or None
+        after = {"rules": rules, "points_valid_months": new.points_valid_months,
+                 "tiers": row.tiers}  # fmt: skip
         row.updated_by_staff_id = actor.id
         row.updated_at = datetime.now(UTC)
         detail = {"before": before, "after": after}
@@ -170,7 +185,16 @@ def accrue_for_purchase(session: Session, purchase_id: int) -> Accrued | None:
     assert store is not None
     prog = programme(session)
     facts, day = _facts(session, purchase, store)
-    earned: Earned = points_for(prog.rules, facts)
+    rules = prog.rules
+    levels = prog.tiers or ()
+    held = tiers.held_tier(session, purchase.customer_id, levels)
+    if held is not None:  # the tier held when buying, before this purchase counts
+        facts = replace(facts, tier=held.key)
+        rules = tiers.with_tier_multipliers(rules, levels)
+    earned: Earned = points_for(rules, facts)
+    if levels:  # after the points: this purchase may lift the customer's tier
+        tiers.evaluate_on_purchase(session, purchase.customer_id, purchase.purchased_at,
+                                   zone=store.timezone, tiers=levels)  # fmt: skip
     if earned.points <= 0:
         return None
     expires = (

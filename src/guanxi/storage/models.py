@@ -507,7 +507,7 @@ class LoyaltyProgram(Base):
     """The shop's points programme (one row): earning rules as JSON and how long points last.
 
     ``rules`` is ``guanxi.loyalty.rules.EarningProgram.as_json()``; ``points_valid_months``
-    None means points never expire.
+    None means points never expire; ``tiers`` the member tiers (会员等级), lowest first.
     """
 
     __tablename__ = "loyalty_program"
@@ -515,5 +515,38 @@ class LoyaltyProgram(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     points_valid_months: Mapped[int | None] = mapped_column(Integer)  # None: never expire
+    # ``guanxi.loyalty.tiers.tiers_as_json()``: the ordered member tiers; None or []: tiers off
+    tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     updated_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CustomerTier(Base):
+    """The member tier (会员等级) a customer holds now: one row per customer, moved by
+    ``guanxi.loyalty.tiers`` (up on a purchase, down by the periodic evaluation)."""
+
+    __tablename__ = "customer_tier"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    tier_key: Mapped[str] = mapped_column(String(32), index=True)
+    since: Mapped[date] = mapped_column(Date)  # the business day the tier was reached
+    evaluated_on: Mapped[date] = mapped_column(Date)  # the last day it was checked
+
+
+class TierChange(Base):
+    """One change of a customer's tier (append-only history): from, to, when, why, and the
+    rolling 12-month spend that decided it."""
+
+    __tablename__ = "tier_change"
+    __table_args__ = (
+        CheckConstraint("reason IN ('initial', 'upgrade', 'downgrade')", name="reason_known"),
+        Index("ix_tier_change_customer_id_at", "customer_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    from_tier: Mapped[str | None] = mapped_column(String(32))  # None: no tier before
+    to_tier: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(String(16))
+    spend: Mapped[Decimal] = mapped_column(Money())  # qualifying spend at the time
