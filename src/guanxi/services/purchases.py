@@ -29,6 +29,7 @@ from guanxi.domain.purchases import PaymentMethod
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.importers.rows import line_money  # the importer's rule, shared on purpose
 from guanxi.loyalty.accrual import Accrued, accrue_for_purchase, accrued_for_purchase
+from guanxi.loyalty.tiers import TierProgress, tier_progress
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Product, Purchase, PurchaseLine, Store
 
@@ -127,6 +128,7 @@ class Recorded:
     purchase: PurchaseView
     replayed: bool
     points: Accrued | None = None  # what it earned (None: no points, e.g. a zero amount)
+    tier: TierProgress | None = None  # the member tier after it (None: the shop has no tiers)
 
 
 @dataclass(frozen=True)
@@ -174,13 +176,16 @@ def _record(db: Database, data: PurchaseInput, scope: int | None, now: datetime)
         ).scalar_one_or_none()
         if existing is not None:
             view = _replay(session, existing, data, at, lines, scope, store)
-            return Recorded(view, True, accrued_for_purchase(session, existing.id))
+            points = accrued_for_purchase(session, existing.id)
+            tier = tier_progress(session, existing.customer_id, now, zone=store.timezone)
+            return Recorded(view, True, points, tier)
         customer_id = _find_customer(session, data.customer, scope)
         if customer_id is None:
             customer_id = _create_customer(session, data.customer, store.id, now)
         purchase = _insert(session, data, store.id, customer_id, at, lines, now)
         points = accrue_for_purchase(session, purchase.id)  # in the purchase's transaction
-        return Recorded(_views(session, [purchase])[0], False, points)
+        tier = tier_progress(session, customer_id, now, zone=store.timezone)
+        return Recorded(_views(session, [purchase])[0], False, points, tier)
 
 
 def _complete(index: int, line: LineInput) -> _Line:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response
 
 from guanxi.loyalty.accrual import Accrued
+from guanxi.loyalty.tiers import TierProgress
 from guanxi.services.api_tokens import Scope
 from guanxi.services.purchases import (
     CustomerRef,
@@ -20,7 +21,15 @@ from guanxi.services.purchases import (
     record_purchase,
 )
 from guanxi.web.api.auth import ApiCaller, api_requires
-from guanxi.web.api.schemas import ErrorOut, PageOut, PointsOut, PurchaseIn, PurchaseOut, ReasonOut
+from guanxi.web.api.schemas import (
+    ErrorOut,
+    PageOut,
+    PointsOut,
+    PurchaseIn,
+    PurchaseOut,
+    ReasonOut,
+    TierOut,
+)
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["purchases"])
@@ -36,11 +45,27 @@ def points_out(points: Accrued | None) -> PointsOut | None:
                      explanation=steps)  # fmt: skip
 
 
+def tier_out(tier: TierProgress | None) -> TierOut | None:
+    if tier is None:
+        return None
+    nxt = tier.next
+    return TierOut.model_validate({
+        "key": tier.current.key, "name": tier.current.name, "spend_12m": tier.spend,
+        "next_key": nxt.key if nxt else None, "next_name": nxt.name if nxt else None,
+        "to_next": tier.to_next,
+    })  # fmt: skip
+
+
 def purchase_out(
-    view: PurchaseView, *, replayed: bool = False, points: Accrued | None = None
+    view: PurchaseView,
+    *,
+    replayed: bool = False,
+    points: Accrued | None = None,
+    tier: TierProgress | None = None,
 ) -> PurchaseOut:
     out = PurchaseOut.model_validate({**asdict(view), "replayed": replayed})
     out.points = points_out(points)
+    out.tier = tier_out(tier)
     return out
 
 
@@ -87,7 +112,8 @@ def record(
         response.status_code = 200
         response.headers[REPLAYED] = "true"
     response.headers["Location"] = f"/api/v1/purchases/{result.purchase.id}"
-    return purchase_out(result.purchase, replayed=result.replayed, points=result.points)
+    return purchase_out(result.purchase, replayed=result.replayed, points=result.points,
+                        tier=result.tier)  # fmt: skip
 
 
 @router.get("/purchases", response_model=PageOut[PurchaseOut])

@@ -336,6 +336,17 @@ class PointsOut(BaseModel):
     explanation: list[ReasonOut]
 
 
+class TierOut(BaseModel):
+    """The customer's member tier after the purchase and how far the next one is."""
+
+    key: str
+    name: str
+    spend_12m: MoneyOut = Field(description="Qualifying spend: the last 12 months, net.")
+    next_key: str | None = Field(description="The next tier; null at the top.")
+    next_name: str | None
+    to_next: MoneyOut | None = Field(description="Yuan still to spend to reach the next tier.")
+
+
 class PurchaseOut(BaseModel):
     """A recorded purchase; ``replayed`` is true when it had been recorded before."""
 
@@ -353,6 +364,9 @@ class PurchaseOut(BaseModel):
     replayed: bool = False
     points: PointsOut | None = Field(
         default=None, description="Points earned (on record and replay); null when none."
+    )
+    tier: TierOut | None = Field(
+        default=None, description="The member tier after the purchase; null without tiers."
     )
 
 
