@@ -115,10 +115,10 @@ class EarningProgram:
         """The program stored as JSON; a wrong field is named in the error."""
         try:
             return cls(
-                points_per_yuan=_decimal(data.get("points_per_yuan", "1"), "points_per_yuan"),
+                points_per_yuan=parse_decimal(data.get("points_per_yuan", "1"), "points_per_yuan"),
                 rounding=str(data.get("rounding", "down")),
                 multipliers=tuple(
-                    Multiplier(str(m["kind"]), _decimal(m["factor"], f"{m['kind']} factor"),
+                    Multiplier(str(m["kind"]), parse_decimal(m["factor"], f"{m['kind']} factor"),
                                m.get("match") or None)
                     for m in data.get("multipliers", [])
                 ),
@@ -134,7 +134,8 @@ class EarningProgram:
             raise InvalidInput(f"earning rules: missing or malformed field {error}") from error
 
 
-def _decimal(value: Any, name: str) -> Decimal:
+def parse_decimal(value: Any, name: str) -> Decimal:
+    """A finite Decimal from stored or typed input; the error names the field."""
     try:
         number = Decimal(str(value))
     except InvalidOperation as error:
@@ -145,7 +146,7 @@ def _decimal(value: Any, name: str) -> Decimal:
 
 
 def _whole(value: Any, name: str) -> int:
-    number = _decimal(value, name)
+    number = parse_decimal(value, name)
     if number != number.to_integral_value():
         raise InvalidInput(f"{name}: {value!r} is not a whole number")
     return int(number)

@@ -34,7 +34,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from guanxi.errors import InvalidInput
-from guanxi.loyalty.rules import EarningProgram, Multiplier
+from guanxi.loyalty.rules import EarningProgram, Multiplier, parse_decimal
 from guanxi.storage.db import Database
 from guanxi.storage.models import CustomerTier, LoyaltyProgram, Purchase, PurchaseReturn, TierChange
 
@@ -109,9 +109,11 @@ def tiers_from_json(data: Iterable[Mapping[str, Any]] | None) -> tuple[Tier, ...
             Tier(
                 key=str(item["key"]),
                 name=str(item["name"]),
-                min_spend=_decimal(item["min_spend"], "min_spend"),
-                points_multiplier=_decimal(item.get("points_multiplier", "1"), "points_multiplier"),
-                member_discount=_decimal(item.get("member_discount", "0"), "member_discount"),
+                min_spend=parse_decimal(item["min_spend"], "min_spend"),
+                points_multiplier=parse_decimal(
+                    item.get("points_multiplier", "1"), "points_multiplier"
+                ),
+                member_discount=parse_decimal(item.get("member_discount", "0"), "member_discount"),
                 benefits=tuple(str(b) for b in item.get("benefits") or ()),
             )  # fmt: skip
             for item in data
@@ -119,16 +121,6 @@ def tiers_from_json(data: Iterable[Mapping[str, Any]] | None) -> tuple[Tier, ...
     except (KeyError, TypeError, AttributeError) as error:
         raise InvalidInput(f"tiers: missing or malformed field {error}") from error
     return validate_tiers(tiers)
-
-
-def _decimal(value: Any, name: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation as error:
-        raise InvalidInput(f"{name}: {value!r} is not a number") from error
-    if not number.is_finite():
-        raise InvalidInput(f"{name}: {value!r} is not a number")
-    return number
 
 
 def defined_tiers(session: Session) -> tuple[Tier, ...]:
