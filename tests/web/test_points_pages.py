@@ -375,3 +375,21 @@ def test_bad_programme_input_is_shown_with_everything_kept(
     assert (value_of(page, "every_nth_every"), value_of(page, "cap_per_day")) == ("1", "-5")
     assert (value_of(page, "referral"), value_of(page, "store_match")) == ("100", "A")
     assert _stored(db) == (EarningProgram(), 24)  # nothing saved
+
+
+def test_how_points_were_computed_reads_in_chinese() -> None:
+    from guanxi.web import labels
+    from guanxi.web.i18n import current, language
+
+    base = {"template": "Base: ¥{amount} × {rate} point(s) per yuan.",
+            "values": {"amount": "120.5", "rate": "1"}}  # fmt: skip
+    earned = {"template": "Earned: {points} points.", "values": {"points": 120}}
+    stored = {"steps": [base, earned]}
+    token = current.set(language("zh_CN", "Asia/Shanghai"))
+    try:
+        assert labels.points_steps(stored) == [
+            "基础积分：¥120.5 × 每元 1 积分。",
+            "获得：120 积分。",
+        ]
+    finally:
+        current.reset(token)
