@@ -59,3 +59,24 @@ def test_accrue_show_check_and_expire(tmp_path: Path) -> None:
     assert "Expired 100 points in 1 lots as of 2028-01-15." in " ".join(expired.output.split())
     twice = runner.invoke(app, ["--db", url, "points", "expire", "--date", "2028-01-15"])
     assert "Expired 0 points" in twice.output
+
+
+def test_the_tier_evaluation_moves_down_once(tmp_path: Path) -> None:
+    from tests.loyalty.test_tiers import _buy, _refund, _shop
+
+    url = f"sqlite:///{tmp_path / 'tiers.db'}"
+    db = Database(url)
+    db.migrate()
+    store = _shop(db)
+    purchase, customer, _ = _buy(db, store, "A1", "1200", "2026-01-10T10:00")
+    _refund(db, purchase, "2026-01-12T03:00")
+    db.dispose()
+    early = runner.invoke(app, ["--db", url, "points", "tiers", "--date", "2026-01-20"])
+    assert early.exit_code == 0, early.output
+    assert "0 customers moved down as of 2026-01-20." in early.output
+    moved = runner.invoke(app, ["--db", url, "points", "tiers", "--date", "2026-02-09"])
+    out = " ".join(moved.output.split())
+    assert f"customer {customer}: silver → normal (12-month spend ¥0.00)" in out
+    assert "1 customers moved down" in out
+    again = runner.invoke(app, ["--db", url, "points", "tiers", "--date", "2026-02-09"])
+    assert "0 customers moved down" in again.output

@@ -13,8 +13,9 @@ from rich.table import Table
 from guanxi.cli.common import console, err_console, parse_day, stage_bar, state
 from guanxi.loyalty import ledger
 from guanxi.loyalty.accrual import accrue_since
+from guanxi.loyalty.tiers import evaluate_downgrades
 
-app = typer.Typer(help="Points: balances, the nightly expiry run, checks.", no_args_is_help=True)
+app = typer.Typer(help="Points: balances, expiry and tier runs, checks.", no_args_is_help=True)
 
 
 @app.command("show")
@@ -112,3 +113,35 @@ def accrue_command(
         return
     console.print(f"{done.purchases:,} purchases without points; {done.credited:,} earned "
                   f"{done.points:,} points.", highlight=False)  # fmt: skip
+
+
+@app.command("tiers")
+def tiers_command(
+    ctx: typer.Context,
+    as_of: Annotated[
+        date | None,
+        typer.Option(
+            "--date",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+            help="The evaluation date (default: today).",
+        ),
+    ] = None,
+    grace_days: Annotated[
+        int, typer.Option("--grace-days", min=0, help="Days a tier is kept before a downgrade.")
+    ] = 30,
+) -> None:
+    """The tier evaluation: move down customers whose 12-month spend no longer qualifies.
+
+    Upgrades happen at once, on the purchase that qualifies; downgrades only here, after the
+    grace period. Running again for the same date changes nothing.
+
+    Example: guanxi points tiers --date 2026-12-31
+    """
+    st = state(ctx)
+    day = as_of or datetime.now(ZoneInfo(st.settings.timezone)).date()
+    moves = evaluate_downgrades(st.database(), day, grace_days, zone=st.settings.timezone)
+    for move in moves:
+        console.print(f"customer {move.customer_id}: {move.from_tier} → {move.to_tier} "
+                      f"(12-month spend ¥{move.spend:,.2f})", highlight=False)  # fmt: skip
+    console.print(f"{len(moves):,} customers moved down as of {day}.", highlight=False)
