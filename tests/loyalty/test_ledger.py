@@ -259,6 +259,9 @@ def test_claw_back_goes_negative_flagged_and_the_owner_waives(
     assert (back.entry.points, back.balance, back.entry.flagged) == (-100, -80, True)
     assert back.allocations == (Allocation(bought.id, back.entry.id, 20),)  # 80 uncovered
     assert [(c.entry.id, c.outstanding) for c in ledger.open_clawbacks(db)] == [(back.entry.id, 80)]
+    now = ledger.statement(db, customer, limit=2)
+    assert (now.balance, now.owed, now.lots) == (-80, {back.entry.id: 80}, ())
+    assert [e.id for e in now.history] == [e.id for e in ledger.history(db, customer, limit=2)]
     with pytest.raises(InsufficientPoints, match="balance -80, asked 1"):
         _redeem(db, customer, 1)
     assert _consistent(db, customer) == -80

@@ -28,16 +28,15 @@ def show_command(
 
     Example: guanxi points show 42
     """
-    db = state(ctx).database()
-    balance = ledger.balance(db, customer_id)
-    console.print(f"Customer {customer_id}: {balance:,} points", highlight=False)
+    points = ledger.statement(state(ctx).database(), customer_id, limit=limit)
+    console.print(f"Customer {customer_id}: {points.balance:,} points", highlight=False)
     lots = Table("lot", "earned", "left", "expires")
-    for lot in ledger.lots(db, customer_id):
+    for lot in points.lots:
         lots.add_row(str(lot.entry_id), f"{lot.points:,}", f"{lot.remaining:,}",
                      str(lot.expires_on or "never"))  # fmt: skip
     console.print(lots)
     history = Table("#", "at (UTC)", "kind", "points", "balance", "reason")
-    for e in ledger.history(db, customer_id, limit=limit):
+    for e in points.history:
         flag = " (claw-back)" if e.flagged else ""
         history.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M}", f"{e.kind}{flag}", f"{e.points:+,}",
                         f"{e.balance_after:,}", e.reason or e.source_type or "")  # fmt: skip

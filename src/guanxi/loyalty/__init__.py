@@ -14,6 +14,7 @@ from guanxi.loyalty.ledger import (
     Lot,
     Mismatch,
     Posting,
+    Statement,
     adjust,
     balance,
     check_balances,
@@ -24,6 +25,7 @@ from guanxi.loyalty.ledger import (
     open_clawbacks,
     redeem,
     reverse_for_return,
+    statement,
     waive,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "Lot",
     "Mismatch",
     "Posting",
+    "Statement",
     "adjust",
     "balance",
     "check_balances",
@@ -49,5 +52,6 @@ __all__ = [
     "open_clawbacks",
     "redeem",
     "reverse_for_return",
+    "statement",
     "waive",
 ]

@@ -490,21 +490,53 @@ def lots(db: Database, customer_id: int) -> list[Lot]:
         return _lots(session, customer_id)
 
 
-def history(
-    db: Database, customer_id: int, limit: int = 50, before_id: int | None = None
-) -> list[Entry]:
-    """The customer's entries, newest first, ``limit`` of those older than ``before_id``."""
+def _history_select(customer_id: int, limit: int, before_id: int | None) -> Any:
     stmt = (
         select(PointsEntry)
         .where(PointsEntry.customer_id == customer_id)
         .order_by(PointsEntry.id.desc())
         .limit(max(limit, 1))
     )
-    if before_id is not None:
-        stmt = stmt.where(PointsEntry.id < before_id)
+    return stmt if before_id is None else stmt.where(PointsEntry.id < before_id)
+
+
+def history(
+    db: Database, customer_id: int, limit: int = 50, before_id: int | None = None
+) -> list[Entry]:
+    """The customer's entries, newest first, ``limit`` of those older than ``before_id``."""
     with db.read() as session:
         _customer(session, customer_id)
+        stmt = _history_select(customer_id, limit, before_id)
         return [_entry(e) for e in session.execute(stmt).scalars()]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A customer's points as of one moment: balance, lots left, a page of history, and what
+    their flagged claw-backs still owe (entry id -> points)."""
+
+    balance: int
+    lots: tuple[Lot, ...]
+    history: tuple[Entry, ...]
+    owed: dict[int, int]
+
+
+def statement(
+    db: Database, customer_id: int, *, limit: int = 50, before_id: int | None = None
+) -> Statement:
+    """Everything a page or the API shows about one customer's points, in one read."""
+    with db.read() as session:
+        _customer(session, customer_id)
+        cached = session.execute(
+            select(PointsBalance.points).where(PointsBalance.customer_id == customer_id)
+        ).scalar_one_or_none()
+        entries = session.execute(_history_select(customer_id, limit, before_id)).scalars()
+        return Statement(
+            balance=0 if cached is None else int(cached),
+            lots=tuple(_lots(session, customer_id)),
+            history=tuple(_entry(e) for e in entries),
+            owed=dict(_debts(session, customer_id)),
+        )
 
 
 def open_clawbacks(db: Database) -> list[Clawback]:

@@ -55,14 +55,13 @@ def points_section(
     db: Database, customer_id: int, *, before_id: int | None = None, limit: int = PAGE_SIZE
 ) -> PointsSection:
     """The points section of ``customer_id``'s page; ``before_id`` pages to older entries."""
-    balance = ledger.balance(db, customer_id)
-    lots = [lot for lot in ledger.lots(db, customer_id) if lot.expires_on is not None]
+    points = ledger.statement(db, customer_id, limit=limit + 1, before_id=before_id)
+    lots = [lot for lot in points.lots if lot.expires_on is not None]
     next_expiry = lots[0].expires_on if lots else None
     expiring = sum(lot.remaining for lot in lots if lot.expires_on == next_expiry)
-    page = ledger.history(db, customer_id, limit=limit + 1, before_id=before_id)
-    more = len(page) > limit
-    page = page[:limit]
-    owing = open_clawbacks(db, customer_id)
+    page = points.history[:limit]
+    more = len(points.history) > limit
+    owing = points.owed
     names = _staff_names(db, {e.actor_staff_id for e in page if e.actor_staff_id is not None})
     rows = tuple(
         HistoryRow(
@@ -74,7 +73,7 @@ def points_section(
     )
     return PointsSection(
         customer_id=customer_id,
-        balance=balance,
+        balance=points.balance,
         next_expiry=next_expiry,
         expiring=expiring,
         owed=sum(owing.values()),
@@ -82,15 +81,6 @@ def points_section(
         before_id=before_id,
         older_than=page[-1].id if more and page else None,
     )
-
-
-def open_clawbacks(db: Database, customer_id: int) -> dict[int, int]:
-    """Entry id -> points still owed, for the customer's flagged claw-backs that owe some."""
-    return {
-        c.entry.id: c.outstanding
-        for c in ledger.open_clawbacks(db)
-        if c.entry.customer_id == customer_id
-    }
 
 
 def waive_clawback(

@@ -111,12 +111,12 @@ def points(
     """The customer's balance, the lots with points left (in the order they are spent:
     soonest expiry first) and the newest ``limit`` ledger entries."""
     _visible(request, caller, customer_id)
-    db = web_context(request).db
+    points = ledger.statement(web_context(request).db, customer_id, limit=limit)
     lots = [LotOut(entry_id=x.entry_id, kind=x.kind.value, points=x.points, remaining=x.remaining,
-                   expires_on=x.expires_on) for x in ledger.lots(db, customer_id)]  # fmt: skip
-    history = [_entry_out(e) for e in ledger.history(db, customer_id, limit=limit)]
-    return PointsBalanceOut(customer_id=customer_id, balance=ledger.balance(db, customer_id),
-                            lots=lots, history=history)  # fmt: skip
+                   expires_on=x.expires_on) for x in points.lots]  # fmt: skip
+    history = [_entry_out(e) for e in points.history]
+    return PointsBalanceOut(customer_id=customer_id, balance=points.balance, lots=lots,
+                            history=history)  # fmt: skip
 
 
 def _entry_out(e: ledger.Entry) -> PointsEntryOut:
