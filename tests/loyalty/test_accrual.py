@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from guanxi.domain.dates import add_months
 from guanxi.domain.staff import Role
 from guanxi.errors import InvalidInput, NotAllowed
 from guanxi.loyalty import ledger
-from guanxi.loyalty.accrual import Programme, add_months, programme, save_programme
+from guanxi.loyalty.accrual import Programme, programme, save_programme
 from guanxi.loyalty.rules import Bonus, EarningProgram, Multiplier
 from guanxi.services.purchases import (
     CustomerRef,
@@ -142,6 +143,7 @@ def test_add_months_keeps_the_day_or_takes_the_last_one() -> None:
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
     assert add_months(date(2026, 11, 23), 24) == date(2028, 11, 23)
+    assert add_months(date(2026, 3, 31), -13) == date(2025, 2, 28)
 
 
 def test_a_first_programme_that_never_expires_is_stored_as_never(db: Database) -> None:

@@ -181,10 +181,6 @@ class MonthlyActivity:
     active_month: npt.NDArray[np.int64]
 
 
-def month_start(index: int) -> date:
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def monthly_activity(
     session: Session, *, as_of: date, utc_offset_minutes: int = 480
 ) -> MonthlyActivity:
@@ -225,6 +221,5 @@ __all__ = [
     "CustomerFeatures",
     "MonthlyActivity",
     "customer_features",
-    "month_start",
     "monthly_activity",
 ]

@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, String, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from guanxi.analytics.reasons import Reason
+from guanxi.domain.dates import add_months
 from guanxi.domain.staff import Role
 from guanxi.errors import InvalidInput, NotAllowed
 from guanxi.loyalty import ledger, tiers
@@ -102,19 +103,6 @@ def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
         detail = {"before": before, "after": after}
         audit.record(session, audit.Action.PROGRAMME_CHANGED, actor_id=actor.id,
                      target_type="loyalty_program", detail=detail)  # fmt: skip
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later (the last day of a shorter month)."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    month += 1
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def _facts(session: Session, purchase: Purchase, store: Store) -> tuple[PurchaseFacts, date]:

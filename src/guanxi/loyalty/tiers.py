@@ -43,6 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from guanxi.domain.dates import add_months
 from guanxi.errors import InvalidInput
 from guanxi.loyalty.rules import EarningProgram, Multiplier, parse_decimal
 from guanxi.storage.db import Database
@@ -152,18 +153,6 @@ def _index(tiers: Sequence[Tier], key: str | None) -> int | None:
     return next((n for n, t in enumerate(tiers) if t.key == key), None)
 
 
-def _months_back(day: date, months: int) -> date:
-    """The same day ``months`` earlier (the last day of a shorter month)."""
-    index = day.year * 12 + day.month - 1 - months
-    year, month = divmod(index, 12)
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month + 1, min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 def _window(as_of: date | datetime, zone: str) -> tuple[datetime, datetime]:
     """[start, end) of the rolling 12 months ending with ``as_of`` (see the module docstring)."""
     tz = ZoneInfo(zone)
@@ -172,11 +161,11 @@ def _window(as_of: date | datetime, zone: str) -> tuple[datetime, datetime]:
             raise InvalidInput(f"naive datetime {as_of!r}: attach a time zone")
         local = as_of.astimezone(tz)
         end = local + _TICK
-        start = datetime.combine(_months_back(local.date(), WINDOW_MONTHS), local.time(), tz)
+        start = datetime.combine(add_months(local.date(), -WINDOW_MONTHS), local.time(), tz)
         return (start + _TICK).astimezone(UTC), end.astimezone(UTC)
     next_day = as_of + timedelta(days=1)
     end = datetime.combine(next_day, time(), tz)
-    start = datetime.combine(_months_back(next_day, WINDOW_MONTHS), time(), tz)
+    start = datetime.combine(add_months(next_day, -WINDOW_MONTHS), time(), tz)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import BigInteger, Select, select, type_coerce
 from sqlalchemy.orm import Session
 
 from guanxi.analytics import cohorts, economics, ladder, loyalty_type, pareto, rfm
-from guanxi.analytics.features import month_start, monthly_activity
+from guanxi.analytics.features import monthly_activity
 from guanxi.analytics.reasons import Reason
 from guanxi.domain.text import gettext_noop
 from guanxi.services.scoring import utc_offset_minutes
@@ -418,8 +418,3 @@ def _groups(
             churn_rate=churn, mean_clv=_mean(scores.clv[buyers]),
         ))  # fmt: skip
     return out
-
-
-def month_label(index: int) -> str:
-    start = month_start(index)
-    return f"{start.year}-{start.month:02d}"

@@ -18,7 +18,7 @@ from typing import Any
 from babel.dates import format_skeleton
 from babel.numbers import format_currency, format_decimal, format_percent
 
-from guanxi.analytics import ladder, loyalty_type, rfm
+from guanxi.analytics import cohorts, ladder, loyalty_type, rfm
 from guanxi.analytics.reasons import Reason
 from guanxi.domain.text import gettext_noop
 from guanxi.web import i18n
@@ -203,7 +203,8 @@ def month_short(value: date | None) -> str:
 
 def month_of_index(index: int) -> str:
     """The short month label of a month index (``year * 12 + month - 1``)."""
-    return month_short(date(int(index) // 12, int(index) % 12 + 1, 1))
+    year, month = cohorts.month_of(int(index))
+    return month_short(date(year, month, 1))
 
 
 # --- segment rules ---------------------------------------------------------------------------
