@@ -212,10 +212,10 @@ def run_scoring(
         step("models")
     # Buyers who are erased (or created after the date) are not scored.
     keep = np.isin(summary.customer_id, everyone)
-    rows = _score_rows(
-        everyone, summary, keep, features.align(summary.customer_id), models, options
-    )
+    aligned = features.align(summary.customer_id)
+    figures = _figures(summary, aligned, models, options) if summary.customer_id.size else None
     step("scores")
+    rows = _score_rows(everyone, summary, keep, aligned, figures)
     month = month_of(options.as_of)
     written = 0
     with db.write() as session:
@@ -274,126 +274,124 @@ _EMPTY: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _score_rows(
-    everyone: npt.NDArray[np.int64],
-    summary: CustomerSummary,
-    keep: npt.NDArray[np.bool_],
-    features: CustomerFeatures,
-    models: _Models,
-    options: ScoringOptions,
-) -> Iterator[dict[str, Any]]:
-    """The customer_score rows of everyone: buyers with all figures, prospects with their rung.
+@dataclass(frozen=True, eq=False)
+class _Figures:
+    """Every buyer's scores as aligned arrays (index i is ``summary.customer_id[i]``)."""
 
-    The numbers are computed here, vectorised; the rows are made one by one as they are written.
-    """
+    purchase_days: npt.NDArray[np.int64]
+    since: npt.NDArray[np.int64]
+    tenure: npt.NDArray[np.float64]
+    p_alive: npt.NDArray[np.float64]
+    expected: npt.NDArray[np.float64]
+    value: npt.NDArray[np.float64]
+    churn: npt.NDArray[np.float64]
+    active_year: npt.NDArray[np.float64]
+    scores: rfm.RfmScores
+    segments: npt.NDArray[np.str_]
+    classes: npt.NDArray[np.str_]
+    rungs: npt.NDArray[np.str_]
+    types: npt.NDArray[np.str_]
+
+
+def _figures(
+    summary: CustomerSummary, features: CustomerFeatures, models: _Models, options: ScoringOptions
+) -> _Figures:
+    """The buyers' scores, vectorised (there is at least one buyer)."""
     n = summary.customer_id.size
     purchase_days = (summary.frequency + 1).astype(np.int64)
     since = summary.days_since_last
     tenure = np.asarray(summary.T * PERIOD.days, dtype=np.float64)
-    p_alive = np.full(n, np.nan)
-    expected = np.full(n, np.nan)
-    value = np.full(n, np.nan)
-    churn = np.full(n, np.nan)
-    active_year = np.full(n, np.nan)
+    p_alive, expected, value, churn, active_year = (np.full(n, np.nan) for _ in range(5))
     horizon = HORIZON_DAYS / PERIOD.days
-    if models.bgnbd is not None and n:
+    if models.bgnbd is not None:
         p_alive = models.bgnbd.p_alive(summary.frequency, summary.recency, summary.T)
         expected = models.bgnbd.expected_purchases(
             horizon, summary.frequency, summary.recency, summary.T
         )
         churn = _churn_risk(models.bgnbd, p_alive, summary, horizon)
         active_year = 1.0 - _churn_risk(models.bgnbd, p_alive, summary, 365 / PERIOD.days)
-    if models.bgnbd is not None and models.spend is not None and n:
-        value = clv.clv(
-            models.bgnbd,
-            models.spend,
-            summary.frequency,
-            summary.recency,
-            summary.T,
-            summary.monetary,
-            months=12,
-            margin=options.gross_margin,
-            monthly_discount_rate=options.monthly_discount_rate,
-            periods_per_month=PERIODS_PER_MONTH,
-        )
-
-    if not n:  # nobody has bought yet: everyone is a prospect
-        return _rows(everyone, summary, keep, features, purchase_days, since, tenure)
-    scores = rfm.rfm_scores(since.astype(np.float64), purchase_days.astype(np.float64),
-                            summary.total_spend)  # fmt: skip
-    segments = rfm.rfm_segment(scores)
-    classes = rfm.china_rfm_class(since.astype(np.float64), purchase_days.astype(np.float64),
-                                  summary.total_spend)  # fmt: skip
-    rungs = ladder.ladder_rungs(
-        purchase_days=purchase_days,
-        days_since_last=since.astype(np.float64),
-        p_alive=p_alive,
-        referrals=features.referrals,
-        is_promoter=np.zeros(n, dtype=bool),
-        thresholds=options.thresholds.ladder,
-    )
-    types = loyalty_type.loyalty_types(
-        purchase_days=purchase_days,
-        promo_share=features.promo_share,
-        full_price_share=features.full_price_share,
-        categories_bought=features.categories_bought,
-        categories_total=features.categories_total,
-        interval_cv=features.interval_cv,
-        tenure_days=tenure,
-        referrals=features.referrals,
-        events_attended=np.zeros(n, dtype=np.int64),
-        satisfaction=np.full(n, np.nan),
-        thresholds=options.thresholds.loyalty,
-    )
-    figures = (p_alive, expected, value, churn, active_year, scores, segments, classes, rungs,
-               types)  # fmt: skip
-    return _rows(everyone, summary, keep, features, purchase_days, since, tenure, *figures)
+        if models.spend is not None:
+            value = clv.clv(
+                models.bgnbd, models.spend, summary.frequency, summary.recency, summary.T,
+                summary.monetary, months=12, margin=options.gross_margin,
+                monthly_discount_rate=options.monthly_discount_rate,
+                periods_per_month=PERIODS_PER_MONTH,
+            )  # fmt: skip
+    days, recency = purchase_days.astype(np.float64), since.astype(np.float64)
+    scores = rfm.rfm_scores(recency, days, summary.total_spend)
+    return _Figures(
+        purchase_days=purchase_days, since=since, tenure=tenure, p_alive=p_alive,
+        expected=expected, value=value, churn=churn, active_year=active_year, scores=scores,
+        segments=rfm.rfm_segment(scores),
+        classes=rfm.china_rfm_class(recency, days, summary.total_spend),
+        rungs=ladder.ladder_rungs(
+            purchase_days=purchase_days, days_since_last=recency, p_alive=p_alive,
+            referrals=features.referrals, is_promoter=np.zeros(n, dtype=bool),
+            thresholds=options.thresholds.ladder,
+        ),
+        types=loyalty_type.loyalty_types(
+            purchase_days=purchase_days, promo_share=features.promo_share,
+            full_price_share=features.full_price_share,
+            categories_bought=features.categories_bought,
+            categories_total=features.categories_total, interval_cv=features.interval_cv,
+            tenure_days=tenure, referrals=features.referrals,
+            events_attended=np.zeros(n, dtype=np.int64), satisfaction=np.full(n, np.nan),
+            thresholds=options.thresholds.loyalty,
+        ),
+    )  # fmt: skip
 
 
-def _rows(
-    everyone: npt.NDArray[np.int64], summary: CustomerSummary, keep: npt.NDArray[np.bool_],
-    features: CustomerFeatures, purchase_days: npt.NDArray[np.int64],
-    since: npt.NDArray[np.int64], tenure: npt.NDArray[np.float64], *figures: Any,
-) -> Iterator[dict[str, Any]]:  # fmt: skip
+def _score_rows(
+    everyone: npt.NDArray[np.int64],
+    summary: CustomerSummary,
+    keep: npt.NDArray[np.bool_],
+    features: CustomerFeatures,
+    figures: _Figures | None,
+) -> Iterator[dict[str, Any]]:
+    """The customer_score rows of everyone: buyers with their figures (computed beforehand,
+    vectorised), prospects with their rung; made one by one as they are written."""
     month = month_of(summary.calibration_end)
     on = summary.calibration_end
-    if figures:
-        yield from _buyer_rows(
-            summary, keep, features, purchase_days, since, tenure, month, figures
-        )
+    if figures is not None:
+        yield from _buyer_rows(summary, keep, features, figures, month)
     buyers = summary.customer_id[keep]
     for cid in everyone[~np.isin(everyone, buyers)].tolist():
         yield {**_EMPTY, "customer_id": cid, "month": month, "computed_on": on, "rung": "prospect"}
 
 
+def _money(value: float) -> Decimal | None:
+    return None if math.isnan(value) else Decimal(str(round(float(value), 2)))
+
+
 def _buyer_rows(
-    summary: CustomerSummary, keep: npt.NDArray[np.bool_], features: CustomerFeatures,
-    purchase_days: npt.NDArray[np.int64], since: npt.NDArray[np.int64],
-    tenure: npt.NDArray[np.float64], month: date, figures: tuple[Any, ...],
-) -> Iterator[dict[str, Any]]:  # fmt: skip
-    p_alive, expected, value, churn, active_year, scores, segments, classes, rungs, types = figures
+    summary: CustomerSummary,
+    keep: npt.NDArray[np.bool_],
+    features: CustomerFeatures,
+    f: _Figures,
+    month: date,
+) -> Iterator[dict[str, Any]]:
     on = summary.calibration_end
     for i in np.flatnonzero(keep).tolist():
-        cid = int(summary.customer_id[i])
         yield ({
-            "customer_id": cid, "month": month, "computed_on": on,
-            "r_score": int(scores.r[i]), "f_score": int(scores.f[i]), "m_score": int(scores.m[i]),
-            "rfm_segment": str(segments[i]), "china_class": str(classes[i]),
-            "rung": str(rungs[i]), "loyalty_type": str(types[i]),
-            "purchase_days": int(purchase_days[i]), "days_since_last": int(since[i]),
-            "total_spend": Decimal(str(round(float(summary.total_spend[i]), 2))),
-            "p_alive": _float_or_none(p_alive[i]),
-            "expected_purchases_90d": _float_or_none(expected[i]),
-            "clv_12m": None if math.isnan(value[i]) else Decimal(str(round(float(value[i]), 2))),
-            "churn_risk": _float_or_none(churn[i]),
-            "p_active_12m": _float_or_none(active_year[i]),
+            "customer_id": int(summary.customer_id[i]), "month": month, "computed_on": on,
+            "r_score": int(f.scores.r[i]), "f_score": int(f.scores.f[i]),
+            "m_score": int(f.scores.m[i]),
+            "rfm_segment": str(f.segments[i]), "china_class": str(f.classes[i]),
+            "rung": str(f.rungs[i]), "loyalty_type": str(f.types[i]),
+            "purchase_days": int(f.purchase_days[i]), "days_since_last": int(f.since[i]),
+            "total_spend": _money(summary.total_spend[i]),
+            "p_alive": _float_or_none(f.p_alive[i]),
+            "expected_purchases_90d": _float_or_none(f.expected[i]),
+            "clv_12m": _money(f.value[i]),
+            "churn_risk": _float_or_none(f.churn[i]),
+            "p_active_12m": _float_or_none(f.active_year[i]),
             "evidence": {
                 "promo_share": _float_or_none(features.promo_share[i]),
                 "full_price_share": _float_or_none(features.full_price_share[i]),
                 "categories_bought": int(features.categories_bought[i]),
                 "categories_total": features.categories_total,
                 "interval_cv": _float_or_none(features.interval_cv[i]),
-                "tenure_days": int(tenure[i]),
+                "tenure_days": int(f.tenure[i]),
                 "referrals": int(features.referrals[i]),
                 "monetary": round(float(summary.monetary[i]), 2),
             },
