@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.analytics.features import customer_features, monthly_activity
@@ -114,3 +115,21 @@ def test_features_from_purchases_lines_returns_and_referrals(db: Database) -> No
     assert activity.active_month.tolist() == [2025 * 12 + 2] * 2  # April was returned whole
     with db.read() as session:
         assert session.get(Customer, friend) is not None
+
+
+def test_the_dashboard_sees_a_new_purchase_at_once(db: Database) -> None:
+    _shop(db, 30)
+    score_history(db, ScoringOptions(as_of=AS_OF), months=1)
+    before = dashboard(db, Filters())
+    again = dashboard(db, Filters())  # activity kept in memory: the same figures
+    assert before.bucket is not None and again.bucket is not None
+    assert int(again.bucket.new.sum()) == int(before.bucket.new.sum())
+    newcomer = make_customer(db)
+    with db.write() as session:
+        store = session.execute(select(Store.id)).scalar_one()
+        session.add(Purchase(store_id=store, external_order_id="late", customer_id=newcomer,
+                             purchased_at=datetime(2025, 12, 20, 3, tzinfo=UTC),
+                             total_amount=Decimal(10)))  # fmt: skip
+    after = dashboard(db, Filters())
+    assert after.bucket is not None
+    assert int(after.bucket.new.sum()) == int(before.bucket.new.sum()) + 1

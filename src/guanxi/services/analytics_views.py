@@ -13,16 +13,24 @@ from typing import Any, TypeVarTuple
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, Select, select, type_coerce
+from sqlalchemy import BigInteger, Select, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from guanxi.analytics import cohorts, economics, ladder, loyalty_type, pareto, rfm
-from guanxi.analytics.features import monthly_activity
+from guanxi.analytics.features import MonthlyActivity, monthly_activity
 from guanxi.analytics.reasons import Reason
 from guanxi.domain.text import gettext_noop
 from guanxi.services.scoring import utc_offset_minutes
 from guanxi.storage.db import Database
-from guanxi.storage.models import Customer, CustomerScore, ModelFit, Staff, Store
+from guanxi.storage.models import (
+    Customer,
+    CustomerScore,
+    ModelFit,
+    Purchase,
+    PurchaseReturn,
+    Staff,
+    Store,
+)
 
 ACTIVE_DAYS = 365  # "active customer": bought within the last year
 LEAK_WINDOW_MONTHS = 6  # the leaky bucket's lapse window
@@ -102,6 +110,29 @@ class Dashboard:
     model: dict[str, dict[str, float]] = field(default_factory=dict)
     stores: list[GroupRetention] = field(default_factory=list)
     owners: list[GroupRetention] = field(default_factory=list)
+
+
+_ACTIVITY_CACHE: dict[tuple[Any, ...], MonthlyActivity] = {}
+_ACTIVITY_CACHE_SIZE = 4
+
+
+def _activity(session: Session, as_of: date, offset: int) -> MonthlyActivity:
+    """Who bought in which month: one aggregate over every purchase, so it is kept in memory
+    until a purchase or a return is added (the key is the newest id and creation time of each:
+    two MAX queries, far cheaper than the aggregate). Filters and economics inputs on the page change nothing here,
+    so changing them re-reads nothing."""
+    newest = [
+        session.execute(select(func.max(model.id), func.max(model.created_at))).one()
+        for model in (Purchase, PurchaseReturn)
+    ]
+    key = (str(session.get_bind().engine.url), as_of, offset, *(tuple(n) for n in newest))
+    found = _ACTIVITY_CACHE.get(key)
+    if found is None:
+        found = monthly_activity(session, as_of=as_of, utc_offset_minutes=offset)
+        if len(_ACTIVITY_CACHE) >= _ACTIVITY_CACHE_SIZE:
+            _ACTIVITY_CACHE.pop(next(iter(_ACTIVITY_CACHE)))
+        _ACTIVITY_CACHE[key] = found
+    return found
 
 
 def _months(session: Session) -> list[date]:
@@ -232,8 +263,7 @@ def dashboard(
             prior = [earlier.get(int(c), ladder.NEW_TO_ARCHIVE) for c in scores.customer_id]
             movements = _movements(prior, scores.rung)
         as_of = scores.computed_on or month
-        offset = utc_offset_minutes(timezone, as_of)
-        activity = monthly_activity(session, as_of=as_of, utc_offset_minutes=offset)
+        activity = _activity(session, as_of, utc_offset_minutes(timezone, as_of))
         store_names = _names(session, Store)
         staff_names = _names(session, Staff)
         fits = _fits_used(session, month, as_of)
