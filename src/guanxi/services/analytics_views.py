@@ -119,8 +119,8 @@ _ACTIVITY_CACHE_SIZE = 4
 def _activity(session: Session, as_of: date, offset: int) -> MonthlyActivity:
     """Who bought in which month: one aggregate over every purchase, so it is kept in memory
     until a purchase or a return is added (the key is the newest id and creation time of each:
-    two MAX queries, far cheaper than the aggregate). Filters and economics inputs on the page change nothing here,
-    so changing them re-reads nothing."""
+    two MAX queries, far cheaper than the aggregate). Filters and economics inputs on the page
+    change nothing here, so changing them re-reads nothing."""
     newest = [
         session.execute(select(func.max(model.id), func.max(model.created_at))).one()
         for model in (Purchase, PurchaseReturn)
