@@ -28,6 +28,8 @@ class Permission(StrEnum):
     SEGMENTS_MANAGE = "segments.manage"  # build, save and delete customer segments
     POINTS_ADJUST = "points.adjust"  # correct a customer's points with a reason (audited)
     LOYALTY_MANAGE = "loyalty.manage"  # the points programme; waive claw-backs (owner only)
+    COUPONS_ISSUE = "coupons.issue"  # issue coupons to a customer or a segment (managers)
+    STORED_VALUE_REFUND = "stored_value.refund"  # refund a stored-value card's paid money
 
 
 _CLERK = frozenset({
@@ -36,7 +38,8 @@ _CLERK = frozenset({
 })  # fmt: skip
 _MANAGER = _CLERK | {
     Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT, Permission.ANALYTICS_VIEW,
-    Permission.SEGMENTS_MANAGE, Permission.POINTS_ADJUST,
+    Permission.SEGMENTS_MANAGE, Permission.POINTS_ADJUST, Permission.COUPONS_ISSUE,
+    Permission.STORED_VALUE_REFUND,
 }  # fmt: skip
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -37,7 +37,9 @@ class Scope(StrEnum):
     PURCHASES_READ = "purchases:read"
     PURCHASES_WRITE = "purchases:write"
     CUSTOMERS_ERASE = "customers:erase"  # anonymise on request (managers and the owner)
-    POINTS_REDEEM = "points:redeem"  # spend a customer's points at the till
+    POINTS_REDEEM = "points:redeem"  # spend a customer's points (and rewards) at the till
+    COUPONS_REDEEM = "coupons:redeem"  # validate and redeem coupons at the till
+    STORED_VALUE_WRITE = "stored_value:write"  # top up and spend stored value at the till
 
 
 SCOPE_PERMISSION: dict[Scope, Permission] = {
@@ -47,6 +49,8 @@ SCOPE_PERMISSION: dict[Scope, Permission] = {
     Scope.PURCHASES_WRITE: Permission.PURCHASES_CREATE,
     Scope.CUSTOMERS_ERASE: Permission.CUSTOMERS_EXPORT,
     Scope.POINTS_REDEEM: Permission.PURCHASES_CREATE,
+    Scope.COUPONS_REDEEM: Permission.PURCHASES_CREATE,
+    Scope.STORED_VALUE_WRITE: Permission.PURCHASES_CREATE,
 }
 
 

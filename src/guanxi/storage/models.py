@@ -550,3 +550,18 @@ class TierChange(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(String(16))
     spend: Mapped[Decimal] = mapped_column(Money())  # qualifying spend at the time
+
+
+# --- rewards catalog (migration 0009) ---
+
+
+# --- coupons (migration 0010) ---
+
+
+# --- stored value (migration 0011) ---
+
+
+# --- referrals (migration 0012) ---
+
+
+# --- API idempotency keys (migration 0013) ---

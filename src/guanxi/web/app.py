@@ -21,12 +21,17 @@ from guanxi.web.routes import (
     analytics,
     audit,
     auth,
+    counter,
+    coupons,
     customers,
     imports,
     loyalty,
     pages,
+    referrals,
+    rewards,
     segments,
     staff,
+    stored_value,
 )
 
 HERE = Path(__file__).parent
@@ -91,7 +96,8 @@ def create_app(
         app.mount("/vendor/chart", StaticFiles(directory=vendor / "chart.js" / "dist"), "chart")
     for router in (pages.router, auth.router, customers.router, imports.router, audit.router,
                    staff.router, analytics.router, segments.router, loyalty.router,
-                   api.router):  # fmt: skip
+                   rewards.router, coupons.router, stored_value.router, referrals.router,
+                   counter.router, api.router):  # fmt: skip
         app.include_router(router)
     errors.install(app)
     api.install_api_errors(app)

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from guanxi.web.api import customers, loyalty, purchases
+from guanxi.web.api import coupons, customers, loyalty, purchases, referrals, rewards, stored_value
 from guanxi.web.api.errors import install_api_errors
 from guanxi.web.api.schemas import ErrorOut
 
@@ -27,3 +27,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 router.include_router(customers.router)
 router.include_router(purchases.router)
 router.include_router(loyalty.router)
+router.include_router(rewards.router)
+router.include_router(coupons.router)
+router.include_router(stored_value.router)
+router.include_router(referrals.router)
