@@ -24,6 +24,7 @@ from guanxi.domain.staff import Role
 from guanxi.errors import ConfigError, Conflict, InvalidInput, NotFound
 from guanxi.importers.values import parse_bool
 from guanxi.services.customer_consents import current_consents, set_consent
+from guanxi.services.customer_coupons import coupons_section
 from guanxi.services.customer_edits import (
     DuplicateCustomer,
     add_note,
@@ -36,7 +37,10 @@ from guanxi.services.customer_edits import (
 from guanxi.services.customer_forms import CustomerForm, FormErrors
 from guanxi.services.customer_points import AdjustDraft, points_section
 from guanxi.services.customer_privacy import confirms_erasure, erase_customer, export_customer
+from guanxi.services.customer_referrals import referrals_section
+from guanxi.services.customer_rewards import rewards_section
 from guanxi.services.customer_scores import customer_value, scores_exist
+from guanxi.services.customer_stored_value import stored_value_section
 from guanxi.services.customers import (
     customer_in_scope,
     get_customer_detail,
@@ -253,6 +257,10 @@ def _detail_context(
         "adjust": AdjustDraft(),
         "adjust_errors": {},
         "points_done": "",
+        "rewards": rewards_section(ctx.db, customer_id),
+        "coupons": coupons_section(ctx.db, customer_id),
+        "stored_value": stored_value_section(ctx.db, customer_id),
+        "referrals": referrals_section(ctx.db, customer_id),
     }
 
 

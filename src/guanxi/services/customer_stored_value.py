@@ -1,0 +1,12 @@
+"""The customer page's section on the stored-value card: balances and ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guanxi.storage.db import Database
+
+
+def stored_value_section(db: Database, customer_id: int) -> dict[str, Any] | None:
+    """What the customer page shows (None: nothing to show)."""
+    return None
