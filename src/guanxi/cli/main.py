@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from guanxi import __version__
-from guanxi.cli import analytics, customers, demo, imports, points, serve, staff, tokens
+from guanxi.cli import analytics, customers, demo, imports, loyalty, points, serve, staff, tokens
 from guanxi.cli.common import State, console, err_console, state
 from guanxi.config import Settings
 from guanxi.domain.staff import Role
@@ -80,6 +80,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(analytics.clv_app, name="clv")
 app.add_typer(points.app, name="points")
+app.add_typer(loyalty.app, name="loyalty")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 

@@ -27,7 +27,14 @@ from guanxi.domain.dates import add_months
 from guanxi.domain.staff import Role
 from guanxi.errors import InvalidInput, NotAllowed
 from guanxi.loyalty import ledger, tiers
-from guanxi.loyalty.rules import Earned, EarningProgram, Line, PurchaseFacts, points_for
+from guanxi.loyalty.rules import (
+    PURCHASE_BONUSES,
+    Earned,
+    EarningProgram,
+    Line,
+    PurchaseFacts,
+    points_for,
+)
 from guanxi.loyalty.tiers import Tier
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
@@ -68,12 +75,24 @@ class Accrued:
     replayed: bool
 
 
+PROGRAMME_KEY = "guanxi.programme"
+
+
 def programme(session: Session) -> Programme:
+    """The shop's programme, read once per session (a purchase needs it for its points, its
+    tier and its referral reward; ``save_programme`` commits in a session of its own)."""
+    cached = session.info.get(PROGRAMME_KEY)
+    if isinstance(cached, Programme):
+        return cached
     row = session.execute(select(LoyaltyProgram).order_by(LoyaltyProgram.id).limit(1)).scalar()
     if row is None:
-        return Programme(EarningProgram())
-    return Programme(EarningProgram.from_json(row.rules), row.points_valid_months,
-                     tiers.tiers_from_json(row.tiers) or None)  # fmt: skip
+        prog = Programme(EarningProgram())
+    else:
+        prog = Programme(EarningProgram.from_json(row.rules), row.points_valid_months,
+                         tiers.tiers_from_json(row.tiers) or None)  # fmt: skip
+    session.info[PROGRAMME_KEY] = prog
+    tiers.remember_tiers(session, prog.tiers or ())
+    return prog
 
 
 def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
@@ -105,7 +124,11 @@ def save_programme(db: Database, actor: StaffMember, new: Programme) -> None:
                      target_type="loyalty_program", detail=detail)  # fmt: skip
 
 
-def _facts(session: Session, purchase: Purchase, store: Store) -> tuple[PurchaseFacts, date]:
+def _facts(
+    session: Session, purchase: Purchase, store: Store, rules: EarningProgram
+) -> tuple[PurchaseFacts, date]:
+    """What ``rules`` need to know about the purchase; the counts and the buyer's birthday are
+    read only when a rule uses them (the default programme needs the lines only)."""
     zone = ZoneInfo(store.timezone)
     local_day = purchase.purchased_at.astimezone(zone).date()
     start = datetime.combine(local_day, time(), zone).astimezone(UTC)
@@ -115,30 +138,35 @@ def _facts(session: Session, purchase: Purchase, store: Store) -> tuple[Purchase
         .where(PurchaseLine.purchase_id == purchase.id)
         .order_by(PurchaseLine.line_no)
     ).all()
-    number = session.execute(
-        select(func.count())
-        .select_from(Purchase)
-        .where(
-            Purchase.customer_id == purchase.customer_id,
-            Purchase.purchased_at <= purchase.purchased_at,
-            Purchase.id <= purchase.id,
+    number, earned_today = 1, 0  # what the rules assume when no rule asks
+    if any(b.kind in PURCHASE_BONUSES for b in rules.bonuses):
+        number = session.execute(
+            select(func.count())
+            .select_from(Purchase)
+            .where(
+                Purchase.customer_id == purchase.customer_id,
+                Purchase.purchased_at <= purchase.purchased_at,
+                Purchase.id <= purchase.id,
+            )
+        ).scalar_one()
+    if rules.cap_per_day is not None:
+        earned_today = session.execute(
+            select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+                PointsEntry.customer_id == purchase.customer_id,
+                PointsEntry.kind == "earn",
+                PointsEntry.source_type == "purchase",
+                PointsEntry.at >= start,
+                PointsEntry.at < start + timedelta(days=1),
+            )
+        ).scalar_one()
+    birthday_month = False
+    if any(m.kind == "birthday_month" for m in rules.multipliers):
+        customer = session.get(Customer, purchase.customer_id)
+        birthday_month = (
+            customer is not None
+            and customer.birthday_kind == "solar"
+            and customer.birthday_month == local_day.month
         )
-    ).scalar_one()
-    earned_today = session.execute(
-        select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-            PointsEntry.customer_id == purchase.customer_id,
-            PointsEntry.kind == "earn",
-            PointsEntry.source_type == "purchase",
-            PointsEntry.at >= start,
-            PointsEntry.at < start + timedelta(days=1),
-        )
-    ).scalar_one()
-    customer = session.get(Customer, purchase.customer_id)
-    birthday_month = (
-        customer is not None
-        and customer.birthday_kind == "solar"
-        and customer.birthday_month == local_day.month
-    )
     facts = PurchaseFacts(
         lines=[Line(Decimal(fen) / 100, category) for fen, category in rows],
         purchased_on=local_day,
@@ -160,20 +188,22 @@ def accrued_for_purchase(session: Session, purchase_id: int) -> Accrued | None:
                    stored.expires_on, True)  # fmt: skip
 
 
-def accrue_for_purchase(session: Session, purchase_id: int) -> Accrued | None:
-    """Credit the points ``purchase_id`` earns, once; None when it earns none."""
+def accrue_for_purchase(session: Session, purchase_id: int, *, new: bool = False) -> Accrued | None:
+    """Credit the points ``purchase_id`` earns, once; None when it earns none. ``new``: the
+    caller has just inserted the purchase, so it cannot have earned yet (the ledger's key
+    still guards against a second credit)."""
     purchase = session.get(Purchase, purchase_id)
     if purchase is None:
         raise InvalidInput(f"purchase {purchase_id} does not exist")
     key = f"purchase:{purchase_id}"
-    stored = accrued_for_purchase(session, purchase_id)
+    stored = None if new else accrued_for_purchase(session, purchase_id)
     if stored is not None:
         return stored
     store = session.get(Store, purchase.store_id)
     assert store is not None
     prog = programme(session)
-    facts, day = _facts(session, purchase, store)
     rules = prog.rules
+    facts, day = _facts(session, purchase, store, rules)
     levels = prog.tiers or ()
     held = tiers.held_tier(session, purchase.customer_id, levels)
     if held is not None:  # the tier held when buying, before this purchase counts

@@ -221,6 +221,8 @@ def earn(
             reason=reason, actor_staff_id=actor_id, source_type=source_type, source_id=src,
             idempotency_key=idempotency_key, request_digest=digest, explanation=explained,
         )  # fmt: skip
+        if balance >= 0:  # no claw-back is owed (a debt is exactly a negative balance)
+            return Posting(_entry(entry), entry.balance_after, ())
         _cover_debts(session, customer_id, entry.id, points)
         return _posting(session, entry)
 

@@ -3,9 +3,11 @@
 The tiers are data kept with the programme (``loyalty_program.tiers``): an ordered list, lowest
 first, each with a ``key`` (what rules and rows refer to), a ``name`` shown to people (普通会员,
 银卡, 金卡, 钻石卡), the ``min_spend`` that qualifies (yuan; the first tier's is 0), a
-``points_multiplier``, a ``member_discount`` (the fraction off, 0..1: 0.05 is 九五折) and free
-text ``benefits``. No tiers defined (the default) means tiers are off: nothing here does anything
-and accrual is unchanged.
+``points_multiplier``, a ``member_discount`` (the fraction off, 0..1: 0.05 is 九五折), free
+text ``benefits`` (free services), ``event_access`` (members may attend member events) and
+``grace_days``, how long the tier is kept before a downgrade (None: the evaluation's
+default). No tiers defined (the default) means tiers are off: nothing here does anything and
+accrual is unchanged.
 
 **Qualifying spend** is the net spend of the rolling 12 months up to ``as_of``: the total of the
 customer's purchases in the window minus the refunds of those purchases returned by then (a
@@ -65,6 +67,12 @@ class Tier:
     points_multiplier: Decimal = Decimal(1)
     member_discount: Decimal = Decimal(0)  # fraction off: 0.05 = 5 % off (九五折)
     benefits: tuple[str, ...] = ()
+    event_access: bool = False  # members of this tier are invited to member events
+    grace_days: int | None = None  # kept at least this long before a downgrade; None: default
+
+
+MAX_GRACE_DAYS = 3660
+DEFAULT_GRACE_DAYS = 30  # for tiers without their own grace_days
 
 
 def validate_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
@@ -91,13 +99,17 @@ def validate_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
         if not 0 <= tier.member_discount <= 1:
             raise InvalidInput(f"{label}: member_discount must be between 0 and 1, "
                                f"not {tier.member_discount}")  # fmt: skip
+        if tier.grace_days is not None and not 0 <= tier.grace_days <= MAX_GRACE_DAYS:
+            raise InvalidInput(f"{label}: grace_days must be between 0 and {MAX_GRACE_DAYS}, "
+                               f"not {tier.grace_days}")  # fmt: skip
     return tuple(tiers)
 
 
 def tiers_as_json(tiers: Sequence[Tier]) -> list[dict[str, Any]]:
     return [{"key": t.key, "name": t.name, "min_spend": str(t.min_spend),
              "points_multiplier": str(t.points_multiplier),
-             "member_discount": str(t.member_discount), "benefits": list(t.benefits)}
+             "member_discount": str(t.member_discount), "benefits": list(t.benefits),
+             "event_access": t.event_access, "grace_days": t.grace_days}
             for t in tiers]  # fmt: skip
 
 
@@ -116,6 +128,8 @@ def tiers_from_json(data: Iterable[Mapping[str, Any]] | None) -> tuple[Tier, ...
                 ),
                 member_discount=parse_decimal(item.get("member_discount", "0"), "member_discount"),
                 benefits=tuple(str(b) for b in item.get("benefits") or ()),
+                event_access=bool(item.get("event_access", False)),
+                grace_days=_optional_days(item.get("grace_days")),
             )  # fmt: skip
             for item in data
         ]
@@ -124,12 +138,36 @@ def tiers_from_json(data: Iterable[Mapping[str, Any]] | None) -> tuple[Tier, ...
     return validate_tiers(tiers)
 
 
+def _optional_days(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidInput(f"grace_days: {value!r} is not a whole number")
+    try:
+        return int(value)
+    except ValueError as error:
+        raise InvalidInput(f"grace_days: {value!r} is not a whole number") from error
+
+
+TIERS_KEY = "guanxi.tiers"
+
+
 def defined_tiers(session: Session) -> tuple[Tier, ...]:
-    """The programme's tiers, lowest first (empty: tiers off)."""
+    """The programme's tiers, lowest first (empty: tiers off); read once per session."""
+    cached = session.info.get(TIERS_KEY)
+    if isinstance(cached, tuple):
+        return cached
     stored = session.execute(
         select(LoyaltyProgram.tiers).order_by(LoyaltyProgram.id).limit(1)
     ).scalar()
-    return tiers_from_json(stored)
+    return remember_tiers(session, tiers_from_json(stored))
+
+
+def remember_tiers(session: Session, tiers: Sequence[Tier]) -> tuple[Tier, ...]:
+    """Keep the programme's tiers for the rest of ``session`` (``defined_tiers`` reads them)."""
+    kept = tuple(tiers)
+    session.info[TIERS_KEY] = kept
+    return kept
 
 
 def with_tier_multipliers(rules: EarningProgram, tiers: Sequence[Tier]) -> EarningProgram:
@@ -288,10 +326,11 @@ def evaluate_on_purchase(
 
 
 def evaluate_downgrades(
-    db: Database, as_of: date, grace_days: int = 30, *, zone: str = DEFAULT_ZONE
+    db: Database, as_of: date, grace_days: int = DEFAULT_GRACE_DAYS, *, zone: str = DEFAULT_ZONE
 ) -> list[TierMove]:
     """The periodic evaluation for ``as_of``: each customer whose spend no longer qualifies for
-    their tier, held at least ``grace_days``, moves down to the tier it qualifies for (held
+    their tier, held at least its ``grace_days`` (``grace_days`` here for a tier without its
+    own), moves down to the tier it qualifies for (held
     from ``as_of``). Running again for the same date changes nothing. Returns the moves."""
     if grace_days < 0:
         raise InvalidInput(f"grace_days must be 0 or more, not {grace_days}")
@@ -314,7 +353,9 @@ def evaluate_downgrades(
             spend = spends.get(row.customer_id, Decimal(0))
             target = qualifying_tier(tiers, spend)
             lower = tiers.index(target)
-            if lower >= current or row.since + timedelta(days=grace_days) > as_of:
+            grace = tiers[current].grace_days
+            grace = grace_days if grace is None else grace
+            if lower >= current or row.since + timedelta(days=grace) > as_of:
                 continue
             move = TierMove(row.customer_id, row.tier_key, target.key, "downgrade", spend, now)
             row.tier_key, row.since = target.key, as_of

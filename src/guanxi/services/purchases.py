@@ -29,6 +29,7 @@ from guanxi.domain.purchases import PaymentMethod
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.importers.rows import line_money  # the importer's rule, shared on purpose
 from guanxi.loyalty.accrual import Accrued, accrue_for_purchase, accrued_for_purchase
+from guanxi.loyalty.referrals import reward_first_purchase
 from guanxi.loyalty.tiers import TierProgress, tier_progress
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Product, Purchase, PurchaseLine, Store
@@ -183,7 +184,8 @@ def _record(db: Database, data: PurchaseInput, scope: int | None, now: datetime)
         if customer_id is None:
             customer_id = _create_customer(session, data.customer, store.id, now)
         purchase = _insert(session, data, store.id, customer_id, at, lines, now)
-        points = accrue_for_purchase(session, purchase.id)  # in the purchase's transaction
+        points = accrue_for_purchase(session, purchase.id, new=True)  # in its transaction
+        reward_first_purchase(session, purchase.id)  # a referred customer's first purchase
         tier = tier_progress(session, customer_id, now, zone=store.timezone)
         return Recorded(_views(session, [purchase])[0], False, points, tier)
 

@@ -555,13 +555,275 @@ class TierChange(Base):
 # --- rewards catalog (migration 0009) ---
 
 
+class Reward(Base):
+    """One reward of the catalog (礼品): goods, a service or a coupon, bought with points.
+
+    ``stock`` None means unlimited; ``per_customer_limit`` None means no limit (it counts the
+    customer's redemptions that are not cancelled); ``valid_from``/``valid_until`` are business
+    days, both inclusive, None: open. ``coupon_campaign_id`` names the coupon campaign a
+    'coupon' reward hands out (no foreign key yet: coupons are built separately). The row is
+    the lock that serialises the reward's redemptions (``guanxi.loyalty.rewards``).
+    """
+
+    __tablename__ = "reward"
+    __table_args__ = (
+        CheckConstraint("kind IN ('goods', 'service', 'coupon')", name="kind_known"),
+        CheckConstraint("points_cost > 0", name="points_cost_positive"),
+        CheckConstraint("stock IS NULL OR stock >= 0", name="stock_not_negative"),
+        CheckConstraint(
+            "per_customer_limit IS NULL OR per_customer_limit > 0", name="limit_positive"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    points_cost: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    per_customer_limit: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    coupon_campaign_id: Mapped[int | None] = mapped_column(Integer)  # FK added later
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RewardRedemption(Base):
+    """One reward redeemed by a customer: the points it cost, the ledger debit that paid them,
+    and, once cancelled, the ledger entry that gave them back. ``request_digest`` tells a retry
+    with the same ``idempotency_key`` from a reuse for another request."""
+
+    __tablename__ = "reward_redemption"
+    __table_args__ = (
+        CheckConstraint("status IN ('redeemed', 'cancelled')", name="status_known"),
+        Index("ix_reward_redemption_customer_id_reward_id", "customer_id", "reward_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    reward_id: Mapped[int] = mapped_column(ForeignKey("reward.id"), index=True)
+    points: Mapped[int] = mapped_column(Integer)
+    points_entry_id: Mapped[int] = mapped_column(ForeignKey("points_entry.id"))
+    status: Mapped[str] = mapped_column(String(16), default="redeemed")
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    refund_entry_id: Mapped[int | None] = mapped_column(ForeignKey("points_entry.id"))
+
+
 # --- coupons (migration 0010) ---
+
+
+class CouponCampaign(Base):
+    """A coupon campaign (优惠券活动): what its codes give and when they may be used.
+
+    ``kind`` 'fixed' takes ``value`` yuan off, 'percent' takes ``value`` % off (at most
+    ``max_discount``) of the qualifying amount: the lines in ``categories`` (None: every line).
+    ``valid_from`` (inclusive) and ``valid_until`` (exclusive) are UTC instants; None: open.
+    ``uses_per_code`` None: unlimited; ``uses_per_customer`` limits one customer on a shared code.
+    """
+
+    __tablename__ = "coupon_campaign"
+    __table_args__ = (
+        CheckConstraint("kind IN ('fixed', 'percent')", name="kind_known"),
+        CheckConstraint("value > 0", name="value_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[Decimal] = mapped_column(Money())  # yuan, or percent for 'percent'
+    max_discount: Mapped[Decimal | None] = mapped_column(Money())
+    min_spend: Mapped[Decimal | None] = mapped_column(Money())
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    store_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    uses_per_code: Mapped[int | None] = mapped_column(Integer)
+    uses_per_customer: Mapped[int | None] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Coupon(Base):
+    """One coupon code (券码) of a campaign, normalised (no dashes, upper case); issued to one
+    customer, or a pool/public code (``customer_id`` None). Its row is the redemption lock."""
+
+    __tablename__ = "coupon"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'used_up', 'void')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("coupon_campaign.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    issued_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class CouponRedemption(Base):
+    """One use of a coupon on one order (append-only); at most one per coupon and order."""
+
+    __tablename__ = "coupon_redemption"
+    __table_args__ = (UniqueConstraint("coupon_id", "order_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupon.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("store.id"))
+    order_ref: Mapped[str] = mapped_column(String(64))
+    discount: Mapped[Decimal] = mapped_column(Money())
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    request_digest: Mapped[str] = mapped_column(String(64))
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
 
 # --- stored value (migration 0011) ---
 
 
+class StoredValueEntry(Base):
+    """One change of a customer's stored-value card (储值流水): append-only, never edited.
+
+    Each entry moves the paid money and the bonus money apart (signed ``paid`` and ``bonus``,
+    at least one non-zero) and records both balances after it. ``related_entry_id`` names the
+    spend a spend_reversal gives back, or the refund a forfeit goes with. ``request_digest`` is
+    the SHA-256 of the request, so a retry with the same ``idempotency_key`` is told apart from
+    a reuse. Written only by ``guanxi.loyalty.stored_value``.
+    """
+
+    __tablename__ = "stored_value_entry"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('top_up', 'spend', 'refund', 'forfeit', 'spend_reversal', 'adjust')",
+            name="kind_known",
+        ),
+        CheckConstraint("paid <> 0 OR bonus <> 0", name="amount_nonzero"),
+        CheckConstraint("paid_after >= 0 AND bonus_after >= 0", name="after_not_negative"),
+        Index("ix_stored_value_entry_customer_id_id", "customer_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    paid: Mapped[Decimal] = mapped_column(Money())
+    bonus: Mapped[Decimal] = mapped_column(Money())
+    paid_after: Mapped[Decimal] = mapped_column(Money())
+    bonus_after: Mapped[Decimal] = mapped_column(Money())
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    payment_method: Mapped[str | None] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(100))  # POS order / payment reference
+    related_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stored_value_entry.id"), index=True
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class StoredValueBalance(Base):
+    """A customer's card balances: a cache of SUM(paid) and SUM(bonus) of their entries,
+    written only with the entries; its row is the per-customer lock."""
+
+    __tablename__ = "stored_value_balance"
+    __table_args__ = (CheckConstraint("paid >= 0 AND bonus >= 0", name="not_negative"),)
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    paid: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    bonus: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StoredValueRule(Base):
+    """One top-up bonus tier: a top-up of at least ``min_amount`` gets ``bonus`` (the highest
+    tier met applies, one bonus per top-up). The owner replaces the whole set at once."""
+
+    __tablename__ = "stored_value_rule"
+    __table_args__ = (CheckConstraint("min_amount > 0 AND bonus > 0", name="amounts_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    min_amount: Mapped[Decimal] = mapped_column(Money(), unique=True)
+    bonus: Mapped[Decimal] = mapped_column(Money())
+    updated_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # --- referrals (migration 0012) ---
 
 
+class ReferralCode(Base):
+    """A customer's referral code (推荐码), made on demand: short, unique, easy to say; staff
+    share it, or the link ``/r/<code>``, with the friends the customer brings."""
+
+    __tablename__ = "referral_code"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReferralReward(Base):
+    """The outcome of one referral (推荐奖励), decided once on the referred customer's first
+    purchase: both rewarded (the points each got), or refused with the reason why."""
+
+    __tablename__ = "referral_reward"
+    __table_args__ = (
+        CheckConstraint("status IN ('rewarded', 'refused')", name="status_known"),
+        Index("ix_referral_reward_referrer_id_business_day", "referrer_id", "business_day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referred_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), unique=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("customer.id"))
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchase.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))  # why refused (a key, see referrals)
+    referrer_points: Mapped[int] = mapped_column(Integer, default=0)
+    referred_points: Mapped[int] = mapped_column(Integer, default=0)
+    business_day: Mapped[date] = mapped_column(Date)  # the purchase's day in its store's zone
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # --- API idempotency keys (migration 0013) ---
+
+
+class ApiIdempotencyKey(Base):
+    """One ``Idempotency-Key`` an API client sent with a write, and the response it got.
+
+    ``client`` is the SHA-256 of the client's bearer token (the digest ``api_token`` keeps), so
+    keys are scoped per API client. ``state`` is ``in_flight`` while the first request runs and
+    ``done`` once its response is stored; rows older than the retention (7 days by default)
+    are purged by ``guanxi loyalty nightly``.
+    """
+
+    __tablename__ = "api_idempotency_key"
+    __table_args__ = (
+        UniqueConstraint("client", "key"),
+        CheckConstraint("state IN ('in_flight', 'done')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(100))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of method, path and body
+    request: Mapped[str] = mapped_column(String(300))  # "POST /api/v1/...", for people
+    state: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -16,6 +16,7 @@ from guanxi.domain.access import Permission, is_allowed
 from guanxi.services.staff import SessionPolicy, make_hasher
 from guanxi.storage.db import Database
 from guanxi.web import api, errors, i18n
+from guanxi.web.api.idempotency import IdempotencyMiddleware
 from guanxi.web.context import WebContext
 from guanxi.web.routes import (
     analytics,
@@ -32,6 +33,7 @@ from guanxi.web.routes import (
     segments,
     staff,
     stored_value,
+    tiers,
 )
 
 HERE = Path(__file__).parent
@@ -97,8 +99,9 @@ def create_app(
     for router in (pages.router, auth.router, customers.router, imports.router, audit.router,
                    staff.router, analytics.router, segments.router, loyalty.router,
                    rewards.router, coupons.router, stored_value.router, referrals.router,
-                   counter.router, api.router):  # fmt: skip
+                   counter.router, tiers.router, api.router):  # fmt: skip
         app.include_router(router)
     errors.install(app)
     api.install_api_errors(app)
+    app.add_middleware(IdempotencyMiddleware)
     return app

@@ -252,6 +252,7 @@ POINTS_SOURCES: dict[str, str] = {
     "expiry_run": gettext_noop("Expiry run"),
     "redemption": gettext_noop("Redemption"),
     "adjustment": gettext_noop("Manual adjustment"),
+    "referral": gettext_noop("Referral"),
 }
 ROUNDINGS: dict[str, str] = {
     "down": gettext_noop("Down (drop fractions)"),

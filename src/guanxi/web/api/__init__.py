@@ -10,7 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from guanxi.web.api import coupons, customers, loyalty, purchases, referrals, rewards, stored_value
+from guanxi.web.api import (
+    batches,
+    coupons,
+    customers,
+    loyalty,
+    purchases,
+    referrals,
+    rewards,
+    stored_value,
+)
 from guanxi.web.api.errors import install_api_errors
 from guanxi.web.api.schemas import ErrorOut
 
@@ -25,6 +34,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 router.include_router(customers.router)
+router.include_router(batches.router)
 router.include_router(purchases.router)
 router.include_router(loyalty.router)
 router.include_router(rewards.router)

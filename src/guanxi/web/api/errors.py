@@ -20,7 +20,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from guanxi.errors import GuanxiError, InvalidInput
+from guanxi.loyalty.coupons import AlreadyRedeemedForOrder, CouponNotValid, CouponUsedUp
 from guanxi.loyalty.ledger import IdempotencyConflict, InsufficientPoints
+from guanxi.loyalty.rewards import LimitReached, OutOfStock, RewardNotAvailable
+from guanxi.loyalty.stored_value import InsufficientBalance
 from guanxi.services.customer_edits import DuplicateCustomer
 from guanxi.services.customer_forms import FormErrors
 from guanxi.services.purchases import InvalidField, OrderConflict
@@ -113,6 +116,18 @@ async def handle_guanxi(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, InsufficientPoints):
         code = "insufficient_points"
         extra.update(balance=exc.balance, asked=exc.asked)
+    elif isinstance(exc, CouponNotValid):
+        code, extra["reason"] = "coupon_not_valid", exc.reason.value
+    elif isinstance(exc, CouponUsedUp):
+        code = "coupon_used_up"
+    elif isinstance(exc, AlreadyRedeemedForOrder):
+        code, extra["redemption_id"] = "already_redeemed_for_order", exc.redemption_id
+    elif isinstance(exc, OutOfStock | LimitReached | RewardNotAvailable):
+        code = exc.code
+        extra["reward_id"] = exc.reward_id
+    elif isinstance(exc, InsufficientBalance):  # stored value: amounts as money strings
+        code = "insufficient_balance"
+        extra.update(balance=f"{exc.balance:.2f}", asked=f"{exc.asked:.2f}")
     return JSONResponse(error_body(code, str(exc), **extra), status, headers=headers)
 
 
@@ -131,7 +146,11 @@ def install_api_errors(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, handle_http)
     handled = (Unauthorized, InsufficientScope, InvalidField, FormErrors, OrderConflict,
                DuplicateCustomer, ReturnConflict, BadIdempotencyKey, IdempotencyConflict,
-               InsufficientPoints)  # fmt: skip
+               InsufficientPoints, CouponNotValid, CouponUsedUp,
+               AlreadyRedeemedForOrder)  # fmt: skip
     for cls in handled:
         app.add_exception_handler(cls, handle_guanxi)
+    for reward_error in (OutOfStock, LimitReached, RewardNotAvailable):  # rewards catalog
+        app.add_exception_handler(reward_error, handle_guanxi)
+    app.add_exception_handler(InsufficientBalance, handle_guanxi)  # stored value
     app.add_exception_handler(Exception, handle_crash)

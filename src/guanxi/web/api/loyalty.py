@@ -1,14 +1,13 @@
 """/api/v1 returns and points: record a return (reversing its points), read and redeem points.
 
-A redemption needs an ``Idempotency-Key`` header, after the IETF httpapi idempotency-key draft:
-the ledger stores the key (prefixed with the caller's staff id, so two POS clients never share
-one) with the SHA-256 of the request, so a retry answers the original result and a reuse for
-another request is refused.
+A redemption needs an ``Idempotency-Key`` header, after the IETF httpapi idempotency-key draft.
+``IdempotencyMiddleware`` answers retries from the stored response; the ledger also stores the
+key (prefixed with the caller's staff id, so two POS clients never share one) with the SHA-256
+of the request, so the points are spent once even when the stored response is gone.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +19,9 @@ from guanxi.services.api_tokens import Scope
 from guanxi.services.customers import customer_in_scope
 from guanxi.services.returns import RecordedReturn, ReturnInput, ReturnLineInput, record_return
 from guanxi.web.api.auth import ApiCaller, api_requires
-from guanxi.web.api.errors import BadIdempotencyKey
+from guanxi.web.api.idempotency import KEY_HEADER as KEY_HEADER
+from guanxi.web.api.idempotency import REPLAYED as REPLAYED
+from guanxi.web.api.idempotency import idempotency_key as idempotency_key
 from guanxi.web.api.schemas import (
     ErrorOut,
     LotOut,
@@ -36,10 +37,6 @@ from guanxi.web.api.schemas import (
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["returns and points"])
-REPLAYED = "Idempotent-Replayed"
-KEY_HEADER = "Idempotency-Key"
-MAX_KEY = 100
-KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII, no spaces
 
 
 def return_out(result: RecordedReturn) -> ReturnOut:
@@ -124,27 +121,6 @@ def _entry_out(e: ledger.Entry) -> PointsEntryOut:
                           balance_after=e.balance_after, at=e.at, expires_on=e.expires_on,
                           reason=e.reason, source_type=e.source_type, source_id=e.source_id,
                           flagged=e.flagged)  # fmt: skip
-
-
-def idempotency_key(raw: str | None) -> str:
-    """The header's key: a string of 1-100 visible ASCII characters, quotes optional."""
-    if raw is None or not raw.strip():
-        raise BadIdempotencyKey(
-            "idempotency_key_missing",
-            f"send an {KEY_HEADER} header with a new unique value (a UUID) for each "
-            "redemption, and the same value when you retry it: without one a retry could "
-            "spend the points twice",
-        )
-    key = raw.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]  # a structured-field string, as the draft writes it
-    if not (0 < len(key) <= MAX_KEY and KEY_CHARS.match(key)):
-        raise BadIdempotencyKey(
-            "idempotency_key_invalid",
-            f"the {KEY_HEADER} must be 1-{MAX_KEY} visible ASCII characters without "
-            "spaces (a UUID is a good key)",
-        )
-    return key
 
 
 REDEEM_RESPONSES: dict[int | str, dict[str, Any]] = {

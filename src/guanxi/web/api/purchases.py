@@ -21,6 +21,7 @@ from guanxi.services.purchases import (
     record_purchase,
 )
 from guanxi.web.api.auth import ApiCaller, api_requires
+from guanxi.web.api.coupons import applicable_out
 from guanxi.web.api.schemas import (
     ErrorOut,
     PageOut,
@@ -112,8 +113,10 @@ def record(
         response.status_code = 200
         response.headers[REPLAYED] = "true"
     response.headers["Location"] = f"/api/v1/purchases/{result.purchase.id}"
-    return purchase_out(result.purchase, replayed=result.replayed, points=result.points,
-                        tier=result.tier)  # fmt: skip
+    out = purchase_out(result.purchase, replayed=result.replayed, points=result.points,
+                       tier=result.tier)  # fmt: skip
+    out.applicable_coupons = applicable_out(db, result.purchase)
+    return out
 
 
 @router.get("/purchases", response_model=PageOut[PurchaseOut])

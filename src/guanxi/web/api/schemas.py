@@ -347,6 +347,14 @@ class TierOut(BaseModel):
     to_next: MoneyOut | None = Field(description="Yuan still to spend to reach the next tier.")
 
 
+class ApplicableCouponOut(BaseModel):
+    """One of the customer's own coupons that this basket qualifies for."""
+
+    code: str = Field(examples=["ABCD-EFGH-JKMN"])
+    campaign: str
+    discount: MoneyOut
+
+
 class PurchaseOut(BaseModel):
     """A recorded purchase; ``replayed`` is true when it had been recorded before."""
 
@@ -367,6 +375,9 @@ class PurchaseOut(BaseModel):
     )
     tier: TierOut | None = Field(
         default=None, description="The member tier after the purchase; null without tiers."
+    )
+    applicable_coupons: list[ApplicableCouponOut] = Field(
+        default_factory=list, description="The customer's coupons this basket qualifies for."
     )
 
 

@@ -41,6 +41,7 @@ from guanxi.services.customer_referrals import referrals_section
 from guanxi.services.customer_rewards import rewards_section
 from guanxi.services.customer_scores import customer_value, scores_exist
 from guanxi.services.customer_stored_value import stored_value_section
+from guanxi.services.customer_tiers import tier_section
 from guanxi.services.customers import (
     customer_in_scope,
     get_customer_detail,
@@ -254,6 +255,7 @@ def _detail_context(
         "erase_error": None,
         **_value_context(ctx.db, customer_id, ctx.settings),
         "points": points_section(ctx.db, customer_id, before_id=points_before),
+        "tier": tier_section(ctx.db, customer_id),
         "adjust": AdjustDraft(),
         "adjust_errors": {},
         "points_done": "",

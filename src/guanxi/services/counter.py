@@ -1,0 +1,176 @@
+"""The counter screen (收银台): find a customer fast, record a sale, show what it earned.
+
+``find_for_counter`` searches as the customer list does (phone tail, name, pinyin, member code)
+within the clerk's store, and adds each hit's tier and points balance; phones are always
+masked, since the screen faces the shop floor.
+
+``record_sale`` records a one-line purchase (receipt number, amount, optional category) through
+``record_purchase``, so points accrue and the tier is evaluated in the purchase's transaction.
+A purchase is unique per store and receipt number, so a form sent twice records once; the
+second send (a few seconds later) would differ in its time, so when the receipt is already
+stored the sale is retried with the stored time: the same receipt, customer and amount then
+replay the stored purchase and its points, and a different amount or customer is a Conflict.
+
+The line's product is ``counter`` (or ``counter:<category>``, so category multipliers apply),
+created on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from guanxi.domain.access import mask_phone
+from guanxi.loyalty.accrual import Accrued, accrued_for_purchase
+from guanxi.services.customer_tiers import tiers_by_customer
+from guanxi.services.customers import search_customers
+from guanxi.services.purchases import (
+    CustomerRef,
+    LineInput,
+    OrderConflict,
+    PurchaseInput,
+    Recorded,
+    record_purchase,
+)
+from guanxi.storage.db import Database
+from guanxi.storage.models import PointsBalance, PointsEntry, Product, Purchase
+
+COUNTER_SKU = "counter"
+SKU_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class CounterHit:
+    """One customer found at the counter: masked phone, tier name, points balance."""
+
+    id: int
+    name: str
+    phone: str  # masked
+    code: str | None
+    tier: str | None  # None: the shop has no tiers
+    balance: int
+    matched: str
+
+
+def find_for_counter(
+    db: Database, query: str, *, store_id: int | None, limit: int = 20
+) -> list[CounterHit]:
+    """Customers matching ``query`` in the viewer's store (None: every store), best first."""
+    hits = search_customers(db, query, limit=limit, store_id=store_id)
+    ids = [h.id for h in hits]
+    tiers = tiers_by_customer(db, ids)
+    with db.read() as session:
+        found = session.execute(
+            select(PointsBalance.customer_id, PointsBalance.points).where(
+                PointsBalance.customer_id.in_(ids)
+            )
+        )
+        balances = {int(cid): int(points) for cid, points in found}
+    return [
+        CounterHit(
+            h.id,
+            h.name,
+            mask_phone(h.phone),
+            h.code,
+            tiers[h.id].name if h.id in tiers else None,
+            int(balances.get(h.id, 0)),
+            h.matched,
+        )  # fmt: skip
+        for h in hits
+    ]
+
+
+def categories(db: Database) -> list[str]:
+    """The product categories the shop uses, sorted (offered for a counter sale)."""
+    with db.read() as session:
+        found = session.execute(
+            select(Product.category).where(Product.category.is_not(None)).distinct()
+        ).scalars()
+        return sorted(str(c) for c in found if c)
+
+
+@dataclass(frozen=True)
+class Sale:
+    """A counter sale as the clerk typed it (checked)."""
+
+    receipt: str
+    amount: Decimal
+    category: str | None = None
+
+    @property
+    def sku(self) -> str:
+        return (f"{COUNTER_SKU}:{self.category}" if self.category else COUNTER_SKU)[:SKU_LENGTH]
+
+
+def record_sale(
+    db: Database,
+    customer_id: int,
+    sale: Sale,
+    *,
+    store_id: int,
+    scope: int | None,
+    now: datetime | None = None,
+) -> Recorded:
+    """Record ``sale`` for the customer in ``store_id`` (see the module docstring)."""
+    at = now or datetime.now(UTC)
+    data = PurchaseInput(
+        external_order_id=sale.receipt,
+        customer=CustomerRef(id=customer_id),
+        purchased_at=at,
+        lines=(LineInput(sku=sale.sku, amount=sale.amount, category=sale.category,
+                         name=f"Counter sale ({sale.category})" if sale.category else None),),
+        store_id=store_id,
+    )  # fmt: skip
+    try:
+        return record_purchase(db, data, store_scope=scope, now=at)
+    except OrderConflict as conflict:
+        with db.read() as session:
+            stored = session.get(Purchase, conflict.purchase_id)
+            stored_at = None if stored is None else stored.purchased_at
+        if stored_at is None or stored_at == data.purchased_at:
+            raise
+        return record_purchase(db, replace(data, purchased_at=stored_at), store_scope=scope, now=at)
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    """A recorded sale as the counter shows it afterwards."""
+
+    purchase_id: int
+    receipt: str
+    amount: Decimal
+    points: Accrued | None  # None: it earned nothing
+
+
+def sale_result(db: Database, customer_id: int, purchase_id: int) -> SaleResult | None:
+    """What ``purchase_id`` (the customer's) earned; None when it is not theirs."""
+    with db.read() as session:
+        purchase = session.get(Purchase, purchase_id)
+        if purchase is None or purchase.customer_id != customer_id:
+            return None
+        points = accrued_for_purchase(session, purchase_id)
+        return SaleResult(purchase.id, purchase.external_order_id, purchase.total_amount, points)
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """A redemption as the counter shows it afterwards."""
+
+    entry_id: int
+    points: int  # positive: the points taken off
+    balance: int
+    reason: str | None
+    on: date
+
+
+def redemption(db: Database, customer_id: int, entry_id: int) -> Redeemed | None:
+    """The customer's redeem entry ``entry_id``; None when it is not theirs."""
+    with db.read() as session:
+        entry = session.get(PointsEntry, entry_id)
+        if entry is None or entry.customer_id != customer_id or entry.kind != "redeem":
+            return None
+        return Redeemed(entry.id, -entry.points, entry.balance_after, entry.reason,
+                        entry.at.date())  # fmt: skip
