@@ -4,13 +4,14 @@ no oversell or overspend under concurrency (threads on separate pooled connectio
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from guanxi.domain.staff import Role
 from guanxi.errors import InvalidInput, NotAllowed, NotFound
-from guanxi.loyalty import ledger, rewards
+from guanxi.loyalty import coupons, ledger, rewards
 from guanxi.loyalty.ledger import IdempotencyConflict, InsufficientPoints, Kind
 from guanxi.loyalty.rewards import (
     LimitReached,
@@ -22,11 +23,18 @@ from guanxi.loyalty.rewards import (
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
-from guanxi.storage.models import PointsEntry, RewardRedemption
+from guanxi.storage.models import PointsEntry, RewardRedemption, Store
 from tests.factories import make_customer
 from tests.loyalty.test_ledger_concurrency import _in_threads
 
 TODAY = date(2026, 6, 15)
+
+
+def campaign(db: Database, owner: StaffMember) -> int:
+    """A ¥20-off coupon campaign for coupon rewards to hand out."""
+    draft = coupons.CampaignDraft("满100减20", coupons.Kind.FIXED, Decimal(20),
+                                  min_spend=Decimal(100))  # fmt: skip
+    return coupons.create_campaign(db, owner, draft).id
 
 
 def _earn(db: Database, customer: int, points: int) -> None:
@@ -69,20 +77,22 @@ def owner(staff: dict[Role, StaffMember]) -> StaffMember:
 def test_the_owner_creates_updates_and_deactivates_rewards_audited(
     db: Database, owner: StaffMember
 ) -> None:
+    ticket = campaign(db, owner)
     made = rewards.create_reward(
-        db, owner, RewardDraft("coupon", "  满100减20  ", 300, stock=5, coupon_campaign_id=7)
+        db, owner, RewardDraft("coupon", "  满100减20  ", 300, stock=5, coupon_campaign_id=ticket)
     )
     assert (made.name, made.kind, made.stock, made.coupon_campaign_id) == (
-        "满100减20", "coupon", 5, 7,
+        "满100减20", "coupon", 5, ticket,
     )  # fmt: skip
     assert made.available
     changed = rewards.update_reward(
-        db, owner, made.id, RewardDraft("coupon", "满100减20", 250, stock=8, coupon_campaign_id=7)
-    )
+        db, owner, made.id,
+        RewardDraft("coupon", "满100减20", 250, stock=8, coupon_campaign_id=ticket),
+    )  # fmt: skip
     assert (changed.points_cost, changed.stock) == (250, 8)
     gone = rewards.deactivate_reward(db, owner, made.id)
     assert (gone.active, gone.unavailable) == (False, "inactive")
-    actions = [e.action for e in audit.list_entries(db)]
+    actions = [e.action for e in audit.list_entries(db) if e.action.startswith("reward.")]
     assert actions == [rewards.REWARD_DEACTIVATED, rewards.REWARD_UPDATED, rewards.REWARD_CREATED]
     update = audit.list_entries(db, action=rewards.REWARD_UPDATED)[0]
     assert update.detail["changed"] == {"points_cost": [300, 250], "stock": [5, 8]}
@@ -328,3 +338,31 @@ def test_one_key_raced_50_times_redeems_once(
     assert len(done) == 50, results
     assert sum(not r.replayed for r in done) == 1
     assert (rewards.get_reward(db, reward).stock, ledger.balance(db, customer)) == (9, 900)
+
+
+def test_a_coupon_reward_hands_out_one_coupon_of_its_campaign(
+    db: Database, owner: StaffMember
+) -> None:
+    with pytest.raises(InvalidInput, match="needs the coupon campaign"):
+        rewards.create_reward(db, owner, RewardDraft("coupon", "券", 10))
+    with pytest.raises(InvalidInput, match="does not exist"):
+        rewards.create_reward(db, owner, RewardDraft("coupon", "券", 10, coupon_campaign_id=999))
+    ticket = campaign(db, owner)
+    reward = _reward(db, owner, kind="coupon", name="满100减20", points_cost=100,
+                     coupon_campaign_id=ticket)  # fmt: skip
+    customer = make_customer(db)
+    _earn(db, customer, 300)
+    first = _redeem(db, customer, reward, "k1")
+    again = _redeem(db, customer, reward, "k1")
+    assert first.coupon_code is not None and again.coupon_code == first.coupon_code
+    held = coupons.customer_coupons(db, customer)
+    assert [(c.campaign_id, c.code) for c in held] == [(ticket, first.coupon_code)]
+    with db.write() as s:
+        shop = Store(code="S1", name="旗舰店")
+        s.add(shop)
+        s.flush()
+        store = shop.id
+    basket = coupons.Basket(store, (coupons.Line(Decimal(120)),), customer)
+    verdict = coupons.validate(db, first.coupon_code, basket)
+    assert verdict.valid and verdict.discount == Decimal(20)
+    assert ledger.balance(db, customer) == 200

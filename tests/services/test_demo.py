@@ -9,6 +9,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -18,18 +19,34 @@ from sqlalchemy import func, select
 from guanxi.domain.customers import Birthday, CalendarKind, Channel
 from guanxi.domain.names import name_keys
 from guanxi.errors import Conflict, InvalidInput
-from guanxi.services.demo import DEMO_END, DemoSummary, build_demo
+from guanxi.loyalty import ledger, stored_value
+from guanxi.loyalty.accrual import programme
+from guanxi.services.demo import DEMO_END, DemoSummary, build_demo, start_points_programme
+from guanxi.services.demo.loyalty import DEMO_TIERS, LoyaltyDemo, start_loyalty
+from guanxi.services.demo.offers import CATALOG, POOL_SIZE
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
     Base,
     Consent,
     ConsentEvent,
+    Coupon,
+    CouponCampaign,
+    CouponRedemption,
     Customer,
+    CustomerTier,
+    PointsBalance,
+    PointsEntry,
     Purchase,
     PurchaseLine,
     PurchaseReturn,
+    ReferralCode,
+    ReferralReward,
     ReturnLine,
+    Reward,
+    RewardRedemption,
     Staff,
+    StoredValueEntry,
+    TierChange,
 )
 
 SMALL = 400
@@ -325,3 +342,136 @@ def test_full_size_demo(sqlite_db: Database) -> None:
     surnames = {name[:2] for name in names} | {name[:1] for name in names}
     assert {"欧阳", "司马", "单", "曾", "解", "区"} <= surnames
     assert feb29 and lunar30
+
+
+# -- the loyalty history ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def loyal(db: Database) -> tuple[Database, LoyaltyDemo]:
+    """A small demo shop with its points programme and its loyalty history."""
+    build_demo(db, customers=SMALL)
+    start_points_programme(db, DEMO_END)
+    return db, start_loyalty(db, DEMO_END)
+
+
+def grouped(database: Database, *columns: Any) -> dict[Any, Any]:
+    """``SELECT first, aggregate ... GROUP BY first`` as a dict."""
+    with database.read() as session:
+        return dict(session.execute(select(*columns).group_by(columns[0])).all())
+
+
+def test_tiers_are_held_across_several_levels(loyal: tuple[Database, LoyaltyDemo]) -> None:
+    db, demo = loyal
+    held = grouped(db, CustomerTier.tier_key, func.count())
+    assert len([k for k, n in held.items() if n]) >= 3
+    assert demo.tiers == {t.name: held.get(t.key, 0) for t in DEMO_TIERS}
+    with db.read() as session:
+        assert programme(session).tiers == DEMO_TIERS
+        reasons = set(session.scalars(select(TierChange.reason)))
+    assert {"initial", "upgrade"} <= reasons
+    assert count(db, TierChange) == demo.tier_changes >= count(db, CustomerTier)
+
+
+def test_rewards_were_redeemed_from_stock_with_points(
+    loyal: tuple[Database, LoyaltyDemo],
+) -> None:
+    db, demo = loyal
+    assert demo.offers.rewards == len(CATALOG) and demo.offers.redemptions >= 6
+    assert count(db, RewardRedemption) == demo.offers.redemptions
+    redeemed = grouped(db, RewardRedemption.reward_id, func.count())
+    with db.read() as session:
+        stock = dict(session.execute(select(Reward.name, Reward.stock)).all())
+        ids = dict(session.execute(select(Reward.name, Reward.id)).all())
+        spent = session.scalar(select(func.sum(RewardRedemption.points)))
+        debits = session.scalar(
+            select(func.sum(PointsEntry.points)).where(PointsEntry.source_id.like("reward:%"))
+        )
+        limited = session.execute(
+            select(func.count()).select_from(RewardRedemption).join(Reward)
+            .where(Reward.per_customer_limit.is_not(None))
+            .group_by(RewardRedemption.customer_id)
+        ).scalars().all()  # fmt: skip
+    moved = [n for n, _, _, s, _ in CATALOG if s is not None and stock[n] < s]
+    assert moved, "no stocked reward was redeemed"
+    for name, _, _, initial, _ in CATALOG:
+        if initial is not None:
+            assert stock[name] == initial - redeemed.get(ids[name], 0)
+    assert spent and debits == -spent
+    assert all(n <= 1 for n in limited)
+
+
+def test_coupons_were_issued_and_redeemed(loyal: tuple[Database, LoyaltyDemo]) -> None:
+    db, demo = loyal
+    assert count(db, CouponCampaign) == 3
+    assert count(db, Coupon) >= demo.offers.coupons_issued >= POOL_SIZE
+    assert count(db, CouponRedemption) == demo.offers.coupons_redeemed > 0
+    with db.read() as session:
+        uses = session.scalar(select(func.sum(Coupon.uses)))
+        pool = session.scalar(
+            select(func.count()).select_from(Coupon).where(Coupon.customer_id.is_(None))
+        )
+        discounts = session.scalars(select(CouponRedemption.discount)).all()
+    assert uses == demo.offers.coupons_redeemed and pool == POOL_SIZE
+    assert all(d > 0 for d in discounts)
+
+
+def test_stored_value_cards_hold_bonus_money(loyal: tuple[Database, LoyaltyDemo]) -> None:
+    db, demo = loyal
+    kinds = grouped(db, StoredValueEntry.kind, func.count())
+    bonus = grouped(db, StoredValueEntry.kind, func.sum(StoredValueEntry.bonus))
+    assert kinds["top_up"] == demo.offers.cards >= 5
+    assert bonus["top_up"] > 0  # 充500送40 / 充1000送100
+    assert kinds.get("spend", 0) == demo.offers.card_spends > 0
+    assert kinds["refund"] == demo.offers.card_refunds == 1
+    assert stored_value.check_balances(db) == []
+    assert len(stored_value.rules(db)) == 2
+
+
+def test_referred_customers_got_their_reward(loyal: tuple[Database, LoyaltyDemo]) -> None:
+    db, demo = loyal
+    assert demo.referrals_rewarded > 0
+    outcomes = grouped(db, ReferralReward.status, func.count())
+    assert outcomes.get("rewarded", 0) == demo.referrals_rewarded
+    assert outcomes.get("refused", 0) == demo.referrals_refused
+    with db.read() as session:
+        referral_entries = session.scalar(
+            select(func.count())
+            .select_from(PointsEntry)
+            .where(PointsEntry.source_type == "referral")
+        )
+        advocates = session.scalar(select(func.count(func.distinct(Customer.referred_by_id))))
+    assert referral_entries == 2 * demo.referrals_rewarded
+    assert count(db, ReferralCode) == demo.referral_codes == advocates
+    assert ledger.check_balances(db) == []
+
+
+def figures(database: Database) -> tuple[object, ...]:
+    """What must not change between two builds: balances, tiers, redemptions, uses, cards."""
+    return (
+        grouped(database, PointsBalance.customer_id, func.sum(PointsBalance.points)),
+        grouped(database, CustomerTier.customer_id, func.min(CustomerTier.tier_key)),
+        grouped(database, RewardRedemption.customer_id, func.sum(RewardRedemption.points)),
+        grouped(database, CouponRedemption.order_ref, func.sum(CouponRedemption.discount)),
+        grouped(database, StoredValueEntry.customer_id, func.sum(StoredValueEntry.paid)),
+        grouped(database, StoredValueEntry.customer_id, func.sum(StoredValueEntry.bonus)),
+        grouped(database, ReferralReward.referred_id, func.min(ReferralReward.status)),
+    )
+
+
+def test_loyalty_history_is_the_same_twice(
+    db: Database, sqlite_template: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "second.db"
+    shutil.copyfile(sqlite_template, path)
+    other = Database(f"sqlite:///{path}")
+    try:
+        runs = []
+        for database in (db, other):
+            build_demo(database, customers=200, seed=7)
+            start_points_programme(database, DEMO_END)
+            runs.append((start_loyalty(database, DEMO_END, seed=7), figures(database)))
+        assert runs[0] == runs[1]
+        assert runs[0][0].offers.redemptions > 0 and runs[0][1][3]
+    finally:
+        other.dispose()

@@ -12,8 +12,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from guanxi.domain.purchases import PaymentMethod
+from guanxi.domain.staff import Role
 from guanxi.errors import NotFound
-from guanxi.loyalty import ledger
+from guanxi.loyalty import ledger, stored_value
 from guanxi.loyalty.ledger import Kind
 from guanxi.loyalty.rules import EarningProgram
 from guanxi.services.purchases import (
@@ -30,8 +32,16 @@ from guanxi.services.returns import (
     ReturnLineInput,
     record_return,
 )
+from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
-from guanxi.storage.models import LoyaltyProgram, PointsEntry, PurchaseReturn, Store
+from guanxi.storage.models import (
+    LoyaltyProgram,
+    PointsEntry,
+    PurchaseReturn,
+    Staff,
+    Store,
+)
+from tests.factories import make_customer
 
 NOW = datetime(2024, 1, 10, 4, 0, tzinfo=UTC)
 
@@ -235,3 +245,51 @@ def test_a_purchase_that_earned_nothing_reverses_nothing(
     assert done.ret.refund_amount == Decimal("640.00")
     assert (done.points_reversed, done.balance, done.flagged) == (0, 0, False)
     assert _reverses(db, customer) == [] and ledger.check_balances(db) == []
+
+
+def test_a_return_of_an_order_paid_by_card_puts_the_money_back_on_the_card_once(
+    db: Database, stores: tuple[int, int]
+) -> None:
+    customer = make_customer(db, phone="+8613812345678")
+    with db.write() as s:
+        row = Staff(name="老板", role=Role.OWNER.value)
+        s.add(row)
+        s.flush()
+        owner = StaffMember(row.id, row.name, Role.OWNER, None, None, None)
+    stored_value.save_rules(db, owner, [stored_value.BonusRule(Decimal(900), Decimal(100))])
+    stored_value.top_up(db, customer, Decimal(900), payment_method="cash",
+                                 idempotency_key="t")  # fmt: skip
+    assert stored_value.balance(db, customer).bonus == Decimal(100)  # a spend takes 9:1
+    assert stored_value.check_balances(db) == []
+    stored_value.spend(db, customer, Decimal(1000), reference="CARD-1", idempotency_key="s")
+    recorded = record_purchase(
+        db,
+        PurchaseInput(
+            external_order_id="CARD-1", customer=CustomerRef(phone="+8613812345678"),
+            purchased_at=datetime(2024, 1, 5, 6, 30, tzinfo=UTC), store_id=stores[0],
+            lines=(LineInput("TEA", Decimal(1), Decimal("900.00")),
+                   LineInput("CUP", Decimal(1), amount=Decimal("100.00"))),
+            payment_method=PaymentMethod.STORED_VALUE,
+        ),
+        store_scope=None, now=NOW,
+    )  # fmt: skip
+    done = _return(db, recorded.purchase.id, "R-1", (2, "1"))
+    assert done.stored_value_returned == Decimal("100.00")
+    card = stored_value.balance(db, customer)
+    assert (card.paid, card.bonus) == (Decimal("90.00"), Decimal("10.00"))
+    again = _return(db, recorded.purchase.id, "R-1", (2, "1"))
+    assert again.replayed and again.stored_value_returned == Decimal("100.00")
+    assert stored_value.balance(db, customer).total == Decimal("100.00")
+    assert stored_value.check_balances(db) == []
+
+
+def test_a_return_of_an_order_paid_otherwise_leaves_the_card_alone(
+    db: Database, stores: tuple[int, int]
+) -> None:
+    customer = make_customer(db, phone="+8613812345678")
+    stored_value.top_up(db, customer, Decimal(500), payment_method="cash", idempotency_key="t")
+    stored_value.spend(db, customer, Decimal(200), reference="O-1", idempotency_key="s")
+    purchase, _, _ = _purchase(db, stores[0])
+    done = _return(db, purchase, "R-1", (2, "1"))
+    assert done.stored_value_returned == Decimal(0)
+    assert stored_value.balance(db, customer).total == Decimal("300.00")

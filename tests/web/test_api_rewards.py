@@ -15,6 +15,7 @@ from guanxi.loyalty.rewards import RewardDraft
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from tests.factories import make_customer
+from tests.loyalty.test_rewards import campaign
 from tests.web.conftest import Account
 from tests.web.test_api import api, bearer, error_of
 
@@ -54,7 +55,8 @@ def test_the_catalog_lists_rewards_with_their_availability(
     client: TestClient, db: Database, owner: StaffMember
 ) -> None:
     a = _reward(db, owner, name="杯", points_cost=50, stock=3)
-    b = _reward(db, owner, name="券", kind="coupon", points_cost=80, coupon_campaign_id=4,
+    ticket = campaign(db, owner)
+    b = _reward(db, owner, name="券", kind="coupon", points_cost=80, coupon_campaign_id=ticket,
                 valid_until=date(2000, 1, 1))  # fmt: skip
     off = _reward(db, owner, name="旧", points_cost=90)
     rewards.deactivate_reward(db, owner, off)
@@ -64,7 +66,7 @@ def test_the_catalog_lists_rewards_with_their_availability(
     assert [(r["id"], r["available"], r["unavailable_reason"]) for r in rows] == [
         (a, True, None), (b, False, "ended"),
     ]  # fmt: skip
-    assert rows[0]["stock"] == 3 and rows[1]["coupon_campaign_id"] == 4
+    assert rows[0]["stock"] == 3 and rows[1]["coupon_campaign_id"] == ticket
     every = client.get("/api/v1/rewards", params={"include_inactive": "true"}).json()
     assert [r["id"] for r in every] == [a, b, off]
 

@@ -1,5 +1,6 @@
 """The counter screen (收银台): find by phone tail with masked phones, record a purchase once,
-redeem once, refuse overspending, keep clerks to their store's customers."""
+redeem once, refuse overspending, keep clerks to their store's customers; redeem a reward, check
+and use a coupon, pay by and top up the stored-value card, each once per form."""
 
 from __future__ import annotations
 
@@ -13,13 +14,21 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from guanxi.domain.staff import Role
-from guanxi.loyalty import ledger
+from guanxi.loyalty import coupons, ledger, rewards
+from guanxi.loyalty import stored_value as sv
 from guanxi.loyalty.accrual import Programme, save_programme
 from guanxi.loyalty.rules import EarningProgram
 from guanxi.loyalty.tiers import Tier
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
-from guanxi.storage.models import PointsEntry, Product, Purchase
+from guanxi.storage.models import (
+    CouponRedemption,
+    PointsEntry,
+    Product,
+    Purchase,
+    RewardRedemption,
+    StoredValueEntry,
+)
 from tests.factories import make_customer
 from tests.web.conftest import Account
 
@@ -264,3 +273,250 @@ def test_owner_picks_the_store_of_the_sale(
 def test_the_counter_link_shows_for_clerks(client_for: Factory, shop: dict[str, int]) -> None:
     client, _ = client_for("clerk")
     assert soup(client.get("/customers").text).select_one("[data-testid=nav-counter]") is not None
+
+
+# --- rewards, coupons, stored value --------------------------------------------------------------
+
+
+def owner_of(accounts: dict[str, Account]) -> StaffMember:
+    return StaffMember(accounts["owner"].id, "owner", Role.OWNER, None, None, None)
+
+
+def earn(db: Database, cid: int, points: int) -> None:
+    ledger.earn(db, cid, points, source_type="purchase", source_id=1, expires_on=None,
+                reason="p", explanation={}, idempotency_key=None)  # fmt: skip
+
+
+def key_of(html: str, form: str) -> str:
+    field = soup(html).select_one(f"{form} input[name=key]")
+    assert field is not None, form
+    return str(field["value"])
+
+
+def post_twice(client: TestClient, url: str, data: dict[str, str]) -> str:
+    """Send a form twice; both redirect to the same page, whose location is returned."""
+    first = client.post(url, data=data, follow_redirects=False)
+    second = client.post(url, data=data, follow_redirects=False)
+    assert first.status_code == second.status_code == 303, second.text
+    assert first.headers["location"] == second.headers["location"]
+    return str(first.headers["location"])
+
+
+def make_reward(
+    db: Database, accounts: dict[str, Account], cost: int, stock: int | None = None,
+    limit: int | None = None,
+) -> int:  # fmt: skip
+    draft = rewards.RewardDraft("goods", f"茶杯{cost}", cost, stock=stock, per_customer_limit=limit)
+    return rewards.create_reward(db, owner_of(accounts), draft).id
+
+
+def test_a_reward_redeemed_twice_is_redeemed_once(
+    db: Database, client_for: Factory, shop: dict[str, int], accounts: dict[str, Account]
+) -> None:
+    cid = shop["wang"]
+    earn(db, cid, 100)
+    cup = make_reward(db, accounts, 60, stock=5)
+    make_reward(db, accounts, 500)  # more than the balance: not offered
+    client, csrf = client_for("clerk")
+    page = soup(english(client).get(f"/counter/{cid}").text)
+    offers = page.select("[data-testid=reward-offer]")
+    assert [int(str(o["data-reward"])) for o in offers] == [cup]
+    key = key_of(str(page), f"[data-reward='{cup}']")
+    url = post_twice(client, f"/counter/{cid}/reward/{cup}", {"csrf_token": csrf, "key": key})
+    assert re.fullmatch(rf"/counter/{cid}\?reward=\d+", url)
+    done = soup(english(client).get(url).text)
+    assert "Reward redeemed: 茶杯60" in text_of(done, "reward-done")
+    assert "balance after: 40" in text_of(done, "reward-done")
+    assert text_of(done, "counter-balance") == "40"
+    assert ledger.balance(db, cid) == 40
+    assert rewards.get_reward(db, cup).stock == 4
+    with db.read() as s:
+        rows = s.execute(select(RewardRedemption.actor_staff_id)).scalars().all()
+        assert rows == [accounts["clerk"].id]
+
+
+def test_reward_refusals_are_said_in_words(
+    db: Database, client_for: Factory, shop: dict[str, int], accounts: dict[str, Account]
+) -> None:
+    cid = shop["wang"]
+    earn(db, cid, 100)
+    gone = make_reward(db, accounts, 10, stock=0)
+    once = make_reward(db, accounts, 20, limit=1)
+    dear = make_reward(db, accounts, 300)
+    client, csrf = client_for("clerk")
+    english(client)
+
+    def refusal(reward: int, key: str) -> str:
+        data = {"csrf_token": csrf, "key": key}
+        response = client.post(f"/counter/{cid}/reward/{reward}", data=data)
+        assert response.status_code == 422
+        return text_of(soup(response.text), "error-reward")
+
+    assert refusal(gone, "1" * 32) == "This reward is out of stock."
+    assert refusal(dear, "2" * 32) == (
+        "Not enough points: the balance is 100, the reward costs 300."
+    )
+    client.post(f"/counter/{cid}/reward/{once}", data={"csrf_token": csrf, "key": "3" * 32})
+    assert "as often as allowed (1)" in refusal(once, "4" * 32)
+    assert ledger.balance(db, cid) == 80
+
+
+def campaign(
+    db: Database, accounts: dict[str, Account], *, min_spend: str | None = None,
+    uses: int | None = 1,
+) -> int:  # fmt: skip
+    draft = coupons.CampaignDraft(
+        "立减20", coupons.Kind.FIXED, Decimal(20),
+        min_spend=None if min_spend is None else Decimal(min_spend), uses_per_code=uses,
+    )  # fmt: skip
+    return coupons.create_campaign(db, owner_of(accounts), draft).id
+
+
+def test_a_coupon_is_checked_then_used_once(
+    db: Database, client_for: Factory, shop: dict[str, int], accounts: dict[str, Account]
+) -> None:
+    cid = shop["wang"]
+    code = coupons.issue_to_customer(db, owner_of(accounts), campaign(db, accounts), cid).code
+    client, csrf = client_for("clerk")
+    english(client)
+    listed = soup(client.get(f"/counter/{cid}").text)
+    assert code in text_of(listed, "my-coupons")
+    check = {"coupon_code": code.lower(), "coupon_amount": "120", "coupon_receipt": "C-1"}
+    checked = soup(client.get(f"/counter/{cid}", params=check).text)
+    assert "¥20.00 off" in text_of(checked, "coupon-verdict")
+    form = checked.select_one("[data-testid=coupon-form]")
+    assert form is not None and form["method"] == "post"
+    use = {str(i["name"]): str(i.get("value", "")) for i in form.select("input")}
+    assert use["key"] and use["coupon_receipt"] == "C-1"
+    url = post_twice(client, f"/counter/{cid}/coupon", use)
+    assert re.fullmatch(rf"/counter/{cid}\?coupon_used=\d+", url)
+    assert "¥20.00 off receipt C-1" in text_of(soup(client.get(url).text), "coupon-done")
+    with db.read() as s:
+        used = s.execute(select(CouponRedemption)).scalars().all()
+        assert [(u.order_ref, u.discount, u.customer_id) for u in used] == [
+            ("C-1", Decimal("20.00"), cid)
+        ]
+    again = client.post(f"/counter/{cid}/coupon", data={**use, "key": "5" * 32})
+    assert again.status_code == 422
+    assert (
+        text_of(soup(again.text), "error-coupon")
+        == "This coupon was already used for this receipt."
+    )
+    other = client.post(f"/counter/{cid}/coupon",
+                        data={**use, "key": "6" * 32, "coupon_receipt": "C-2"})  # fmt: skip
+    assert text_of(soup(other.text), "error-coupon") == "This coupon has been used up."
+    after = soup(client.get(f"/counter/{cid}").text)
+    assert after.select_one("[data-testid=my-coupons]") is None  # used: no longer listed
+
+
+def test_coupon_reasons_are_said_in_words(
+    db: Database, client_for: Factory, shop: dict[str, int], accounts: dict[str, Account]
+) -> None:
+    owner = owner_of(accounts)
+    mine = coupons.issue_to_customer(db, owner, campaign(db, accounts, min_spend="100"),
+                                     shop["wang"]).code  # fmt: skip
+    client, csrf = client_for("clerk")
+    english(client)
+
+    def verdict(cid: int, code: str, amount: str) -> str:
+        params = {"coupon_code": code, "coupon_amount": amount}
+        return text_of(soup(client.get(f"/counter/{cid}", params=params).text), "coupon-verdict")
+
+    assert verdict(shop["wang"], mine, "80") == (
+        "Spend 20.00 more to reach the minimum of 100.00 (qualifying now: 80.00)."
+    )
+    assert verdict(shop["li"], mine, "200") == "This coupon belongs to another customer."
+    assert verdict(shop["wang"], "ZZZZ-ZZZZ-ZZZZ", "200").startswith("No coupon has this code")
+    use = {"csrf_token": csrf, "coupon_code": mine, "coupon_amount": "80",
+           "coupon_receipt": "C-9", "key": "7" * 32}  # fmt: skip
+    refused = client.post(f"/counter/{shop['wang']}/coupon", data=use)
+    assert refused.status_code == 422
+    assert text_of(soup(refused.text), "error-coupon").startswith("Spend 20.00 more")
+    missing = client.post(f"/counter/{shop['wang']}/coupon",
+                          data={**use, "coupon_receipt": "", "coupon_amount": "x"})  # fmt: skip
+    page = soup(missing.text)
+    assert page.select_one("[data-testid=error-coupon_receipt]") is not None
+    assert page.select_one("[data-testid=error-coupon_amount]") is not None
+    with db.read() as s:
+        assert s.execute(select(func.count()).select_from(CouponRedemption)).scalar_one() == 0
+
+
+def test_top_up_and_pay_by_card_each_once(
+    db: Database, client_for: Factory, shop: dict[str, int], accounts: dict[str, Account]
+) -> None:
+    sv.save_rules(db, owner_of(accounts), [sv.BonusRule(Decimal(1000), Decimal(100))])
+    cid = shop["li"]
+    client, csrf = client_for("clerk")
+    english(client)
+    html = client.get(f"/counter/{cid}").text
+    assert text_of(soup(html), "card-total") == "CN¥0.00"
+    top = {"csrf_token": csrf, "amount": "1,000", "payment_method": "wechat_pay",
+           "key": key_of(html, "[data-testid=card-top-up-form]")}  # fmt: skip
+    url = post_twice(client, f"/counter/{cid}/card/top-up", top)
+    page = soup(client.get(url).text)
+    assert "Card topped up with CN¥1,000.00" in text_of(page, "card-done")
+    assert text_of(page, "card-done-bonus") == "Bonus given: CN¥100.00"
+    shown = [text_of(page, f"card-{part}") for part in ("paid", "bonus", "total")]
+    assert shown == ["CN¥1,000.00", "CN¥100.00", "CN¥1,100.00"]
+    pay = {"csrf_token": csrf, "amount": "550", "receipt": "S-1",
+           "key": key_of(str(page), "[data-testid=card-pay-form]")}  # fmt: skip
+    url = post_twice(client, f"/counter/{cid}/card/pay", pay)
+    paid = soup(client.get(url).text)
+    assert "Paid CN¥550.00 by card for receipt S-1" in text_of(paid, "card-done")
+    assert text_of(paid, "card-total") == "CN¥550.00"
+    assert sv.balance(db, cid) == sv.Balance(Decimal("500.00"), Decimal("50.00"))
+    with db.read() as s:
+        kinds = s.execute(select(StoredValueEntry.kind, StoredValueEntry.reference,
+                                 StoredValueEntry.actor_staff_id)
+                          .order_by(StoredValueEntry.id)).all()  # fmt: skip
+    clerk = accounts["clerk"].id
+    assert [tuple(k) for k in kinds] == [("top_up", None, clerk), ("spend", "S-1", clerk)]
+    assert sv.check_balances(db) == []
+
+
+def test_paying_more_than_the_card_holds_says_so(
+    db: Database, client_for: Factory, shop: dict[str, int]
+) -> None:
+    cid = shop["li"]
+    sv.top_up(db, cid, Decimal(30), payment_method="cash", idempotency_key="seed")
+    client, csrf = client_for("clerk")
+    english(client)
+    pay = {"csrf_token": csrf, "amount": "50", "receipt": "S-2", "key": "8" * 32}
+    response = client.post(f"/counter/{cid}/card/pay", data=pay)
+    assert response.status_code == 422
+    page = soup(response.text)
+    assert text_of(page, "error-pay_amount") == "Not enough on the card: it holds CN¥30.00."
+    field = page.select_one("#pay-amount")
+    assert field is not None and field["value"] == "50"
+    wrong = {"csrf_token": csrf, "amount": "-1", "payment_method": "gold"}
+    bad = client.post(f"/counter/{cid}/card/top-up", data=wrong)
+    assert bad.status_code == 422
+    assert soup(bad.text).select_one("[data-testid=error-top_up_amount]") is not None
+    assert soup(bad.text).select_one("[data-testid=error-top_up_method]") is not None
+    assert sv.balance(db, cid).total == Decimal(30)
+
+
+def test_clerks_cannot_use_money_actions_on_another_stores_customer(
+    db: Database, client_for: Factory, shop: dict[str, int], accounts: dict[str, Account]
+) -> None:
+    cid = shop["zhao"]
+    earn(db, cid, 100)
+    sv.top_up(db, cid, Decimal(100), payment_method="cash", idempotency_key="seed-b")
+    cup = make_reward(db, accounts, 10)
+    code = coupons.issue_to_customer(db, owner_of(accounts), campaign(db, accounts), cid).code
+    client, csrf = client_for("clerk")
+    posts = {
+        f"/counter/{cid}/reward/{cup}": {"key": "9" * 32},
+        f"/counter/{cid}/coupon": {"coupon_code": code, "coupon_amount": "50",
+                                   "coupon_receipt": "B-1", "key": "a" * 32},
+        f"/counter/{cid}/card/pay": {"amount": "10", "receipt": "B-1", "key": "b" * 32},
+        f"/counter/{cid}/card/top-up": {"amount": "10", "payment_method": "cash", "key": "c" * 32},
+    }  # fmt: skip
+    for url, data in posts.items():
+        assert client.post(url, data={"csrf_token": csrf, **data}).status_code == 404, url
+    assert client.get(f"/counter/{cid}", params={"coupon_code": code}).status_code == 404
+    assert ledger.balance(db, cid) == 100
+    assert sv.balance(db, cid).total == Decimal(100)
+    with db.read() as s:
+        assert s.execute(select(func.count()).select_from(RewardRedemption)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(CouponRedemption)).scalar_one() == 0

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from guanxi.cli.common import console, parse_day, stage_bar, state
 from guanxi.domain.staff import Role
-from guanxi.services.demo import DEMO_END, DemoSummary, build_demo, start_points_programme
+from guanxi.services.demo import DEMO_END, build_demo, start_points_programme
+from guanxi.services.demo.loyalty import start_loyalty
 from guanxi.services.scoring import ScoringOptions, score_history
 from guanxi.services.staff import list_staff, make_hasher, set_login
 from guanxi.storage.db import Database
@@ -37,7 +38,8 @@ def demo_command(
     """Build a demo tea shop (stores, staff, customers, 3 years of sales) into an empty database.
 
     The customers are then scored as of the last 12 month ends (guanxi analytics run), and a
-    points programme starts 30 days before the end: those purchases earn points.
+    points programme starts 30 days before the end: those purchases earn points, and the
+    tiers, rewards, coupons, stored-value cards and referrals get a history of their own.
 
     Example: guanxi --db demo.db demo --seed 42 --customers 5000
     """
@@ -47,8 +49,9 @@ def demo_command(
         options = ScoringOptions.for_shop(state(ctx).settings, end)
         score_history(database, options, months=DEMO_SCORED_MONTHS, progress=report)
         start_points_programme(database, end, progress=report)
+        loyalty = start_loyalty(database, end, seed=seed, progress=report)
     logins = _give_logins(database)
-    _print_summary(summary, database)
+    _print_summary([*summary.rows(), *loyalty.rows()], database)
     _print_logins(logins)
 
 
@@ -77,12 +80,12 @@ def _print_logins(logins: list[tuple[str, str, str]]) -> None:
     console.print(table)
 
 
-def _print_summary(summary: DemoSummary, database: Database) -> None:
+def _print_summary(rows: list[tuple[str, str]], database: Database) -> None:
     """The summary table, then where to go next."""
     table = Table(title="Demo shop ready", show_header=False, title_justify="left")
     table.add_column("What", style="bold")
     table.add_column("Value")
-    for label, value in summary.rows():
+    for label, value in rows:
         table.add_row(label, value)
     console.print(table)
     where = database.url.database if database.is_sqlite else None

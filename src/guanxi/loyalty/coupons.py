@@ -74,10 +74,10 @@ MAX_POOL = 10_000
 CENT = Decimal("0.01")
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
-CAMPAIGN_SAVED = "coupon.campaign_saved"
-COUPONS_ISSUED = "coupon.issued"
-POOL_GENERATED = "coupon.pool_generated"
-CODES_EXPORTED = "coupon.codes_exported"
+CAMPAIGN_SAVED = audit.Action.COUPON_CAMPAIGN_SAVED
+COUPONS_ISSUED = audit.Action.COUPONS_ISSUED
+POOL_GENERATED = audit.Action.COUPON_POOL_GENERATED
+CODES_EXPORTED = audit.Action.COUPON_CODES_EXPORTED
 
 
 class Kind(StrEnum):

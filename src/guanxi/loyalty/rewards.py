@@ -47,13 +47,21 @@ from sqlalchemy.orm import Session
 from guanxi.domain.staff import Role
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from guanxi.loyalty import ledger
+from guanxi.loyalty import coupons, ledger
 from guanxi.loyalty.ledger import IdempotencyConflict, InsufficientPoints
 from guanxi.loyalty.ledger import _digest as request_digest  # one digest format for keys
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
-from guanxi.storage.models import Customer, PointsEntry, Reward, RewardRedemption, Store
+from guanxi.storage.models import (
+    Coupon,
+    CouponCampaign,
+    Customer,
+    PointsEntry,
+    Reward,
+    RewardRedemption,
+    Store,
+)
 
 DbOrSession = Database | Session
 T = TypeVar("T")
@@ -65,10 +73,10 @@ REDEEMED = "redeemed"
 CANCELLED = "cancelled"
 
 # audited actions (stable strings in the audit log)
-REWARD_CREATED = "reward.created"
-REWARD_UPDATED = "reward.updated"
-REWARD_DEACTIVATED = "reward.deactivated"
-REDEMPTION_CANCELLED = "reward.redemption_cancelled"
+REWARD_CREATED = audit.Action.REWARD_CREATED
+REWARD_UPDATED = audit.Action.REWARD_UPDATED
+REWARD_DEACTIVATED = audit.Action.REWARD_DEACTIVATED
+REDEMPTION_CANCELLED = audit.Action.REWARD_REDEMPTION_CANCELLED
 
 __all__ = [
     "IdempotencyConflict",
@@ -219,6 +227,7 @@ class Redemption:
     refund_entry_id: int | None = None
     cancelled_at: datetime | None = None
     replayed: bool = False
+    coupon_code: str | None = None  # the code a coupon reward handed out, grouped
 
 
 # -- the catalog --------------------------------------------------------------------------------
@@ -229,6 +238,7 @@ def create_reward(db: Database, actor: StaffMember, draft: RewardDraft) -> Rewar
     _owner(actor)
     clean = draft.validate()
     with db.write() as session:
+        _check_campaign(session, clean)
         now = datetime.now(UTC)
         row = Reward(**_fields(clean), created_at=now, updated_at=now)
         session.add(row)
@@ -246,6 +256,7 @@ def update_reward(
     _owner(actor)
     clean = draft.validate()
     with db.write() as session:
+        _check_campaign(session, clean)
         row = _lock_reward(session, reward_id)
         before = _audit_detail(_view(session, row, business_day()).draft())
         after = _audit_detail(clean)
@@ -363,11 +374,15 @@ def redeem_reward(
         assert posted.entry is not None
         if reward.stock is not None:
             reward.stock -= 1
+        coupon_id = None
+        if reward.kind == Kind.COUPON and reward.coupon_campaign_id is not None:
+            coupon_id = coupons.issue_in(session, reward.coupon_campaign_id, customer_id,
+                                         actor_id=actor_id).id  # fmt: skip
         row = RewardRedemption(
             customer_id=customer_id, reward_id=reward.id, points=reward.points_cost,
             points_entry_id=posted.entry.id, status=REDEEMED, store_id=store_id,
             actor_staff_id=actor_id, at=datetime.now(UTC), idempotency_key=idempotency_key,
-            request_digest=digest,
+            request_digest=digest, coupon_id=coupon_id,
         )  # fmt: skip
         session.add(row)
         session.flush()
@@ -548,11 +563,23 @@ def _redemption(session: Session, row: RewardRedemption, *, replayed: bool = Fal
     name = session.scalar(select(Reward.name).where(Reward.id == row.reward_id))
     entry = session.get(PointsEntry, row.points_entry_id)
     assert entry is not None
+    coupon = None if row.coupon_id is None else session.get(Coupon, row.coupon_id)
     return Redemption(
         row.id, row.customer_id, row.reward_id, str(name), row.points, row.points_entry_id,
         entry.balance_after, row.status, row.store_id, row.actor_staff_id, row.at,
         row.refund_entry_id, row.cancelled_at, replayed,
+        None if coupon is None else coupons.group(coupon.code),
     )  # fmt: skip
+
+
+def _check_campaign(session: Session, draft: RewardDraft) -> None:
+    """A coupon reward must name a coupon campaign that exists."""
+    if draft.kind != Kind.COUPON:
+        return
+    if draft.coupon_campaign_id is None:
+        raise InvalidInput("a coupon reward needs the coupon campaign whose coupon it hands out")
+    if session.get(CouponCampaign, draft.coupon_campaign_id) is None:
+        raise InvalidInput(f"coupon campaign {draft.coupon_campaign_id} does not exist")
 
 
 def _fields(draft: RewardDraft) -> dict[str, Any]:

@@ -76,9 +76,9 @@ MAX_RULES = 20
 TOP_UP_METHODS = ("cash", "wechat_pay", "alipay", "card", "other")
 
 # audited actions (stable strings, as in ``guanxi.services.audit.Action``)
-AUDIT_REFUNDED = "stored_value.refunded"
-AUDIT_ADJUSTED = "stored_value.adjusted"
-AUDIT_RULES_CHANGED = "stored_value.rules_changed"
+AUDIT_REFUNDED = audit.Action.STORED_VALUE_REFUNDED
+AUDIT_ADJUSTED = audit.Action.STORED_VALUE_ADJUSTED
+AUDIT_RULES_CHANGED = audit.Action.STORED_VALUE_RULES_CHANGED
 
 
 class Kind(StrEnum):
@@ -384,6 +384,47 @@ def reverse_spend(
         return _posting((entry,))
 
     return _post(target, idempotency_key, digest, post)
+
+
+def give_back_for_order(
+    session: Session,
+    customer_id: int,
+    reference: str,
+    amount: Decimal,
+    *,
+    key_prefix: str,
+    actor_id: int | None = None,
+    reason: str | None = None,
+) -> Decimal:
+    """Put up to ``amount`` back on the card from the spends that paid order ``reference``
+    (oldest spend first, each in the proportions it took), inside the caller's transaction;
+    how much went back. Each spend's part is posted with the key ``<key_prefix>:<spend id>``,
+    so the same return gives back once."""
+    left = _amount(amount, "a give-back") if amount > 0 else ZERO
+    if left <= 0:
+        return ZERO
+    _lock(session, customer_id)
+    spends = session.scalars(
+        select(StoredValueEntry.id)
+        .where(StoredValueEntry.customer_id == customer_id, StoredValueEntry.kind == Kind.SPEND,
+               StoredValueEntry.reference == _reference(reference))
+        .order_by(StoredValueEntry.id)
+    ).all()  # fmt: skip
+    given = ZERO
+    for spend_id in spends:
+        key = f"{key_prefix}:{spend_id}"
+        if session.scalar(select(StoredValueEntry.id).where(
+                StoredValueEntry.idempotency_key == key)) is not None:  # fmt: skip
+            continue  # given back before: the caller's replay
+        part = min(left - given, _unreversed(session, customer_id, spend_id).total)
+        if part <= 0:
+            continue
+        reverse_spend(session, customer_id, spend_id, part, reference=reference,
+                      idempotency_key=key, actor_id=actor_id, reason=reason)  # fmt: skip
+        given += part
+        if given >= left:
+            break
+    return given
 
 
 def refund(

@@ -35,6 +35,17 @@ class Action:
     POINTS_ADJUSTED = "points.adjusted"
     POINTS_WAIVED = "points.waived"
     PROGRAMME_CHANGED = "loyalty.programme_changed"
+    REWARD_CREATED = "reward.created"
+    REWARD_UPDATED = "reward.updated"
+    REWARD_DEACTIVATED = "reward.deactivated"
+    REWARD_REDEMPTION_CANCELLED = "reward.redemption_cancelled"
+    COUPON_CAMPAIGN_SAVED = "coupon.campaign_saved"
+    COUPONS_ISSUED = "coupon.issued"
+    COUPON_POOL_GENERATED = "coupon.pool_generated"
+    COUPON_CODES_EXPORTED = "coupon.codes_exported"
+    STORED_VALUE_REFUNDED = "stored_value.refunded"
+    STORED_VALUE_ADJUSTED = "stored_value.adjusted"
+    STORED_VALUE_RULES_CHANGED = "stored_value.rules_changed"
 
 
 def record(

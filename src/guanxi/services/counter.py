@@ -13,6 +13,11 @@ replay the stored purchase and its points, and a different amount or customer is
 
 The line's product is ``counter`` (or ``counter:<category>``, so category multipliers apply),
 created on first use.
+
+The counter also redeems rewards (``guanxi.loyalty.rewards``), checks and uses coupons
+(``guanxi.loyalty.coupons``) on a one-line basket of the typed amount, and pays from or tops up
+the stored-value card (``guanxi.loyalty.stored_value``); ``coupon_use`` and ``card_entry`` read
+back what such an action did, for the page shown after it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from guanxi.domain.access import mask_phone
+from guanxi.loyalty import coupons
+from guanxi.loyalty import stored_value as sv
 from guanxi.loyalty.accrual import Accrued, accrued_for_purchase
 from guanxi.services.customer_tiers import tiers_by_customer
 from guanxi.services.customers import search_customers
@@ -36,7 +43,16 @@ from guanxi.services.purchases import (
     record_purchase,
 )
 from guanxi.storage.db import Database
-from guanxi.storage.models import PointsBalance, PointsEntry, Product, Purchase
+from guanxi.storage.models import (
+    Coupon,
+    CouponCampaign,
+    CouponRedemption,
+    PointsBalance,
+    PointsEntry,
+    Product,
+    Purchase,
+    StoredValueEntry,
+)
 
 COUNTER_SKU = "counter"
 SKU_LENGTH = 64
@@ -174,3 +190,68 @@ def redemption(db: Database, customer_id: int, entry_id: int) -> Redeemed | None
             return None
         return Redeemed(entry.id, -entry.points, entry.balance_after, entry.reason,
                         entry.at.date())  # fmt: skip
+
+
+def coupon_basket(
+    customer_id: int, store_id: int, amount: Decimal, category: str | None = None
+) -> coupons.Basket:
+    """The basket a counter coupon is checked against: one line of the typed amount."""
+    return coupons.Basket(store_id, (coupons.Line(amount, category),), customer_id)
+
+
+def usable_coupons(db: Database, customer_id: int) -> list[coupons.CouponView]:
+    """The customer's own coupons that can be used now (not used up, withdrawn or expired)."""
+    return [c for c in coupons.customer_coupons(db, customer_id) if c.state == "active"]
+
+
+@dataclass(frozen=True)
+class CouponUsed:
+    """A coupon used at the counter, as shown afterwards."""
+
+    id: int
+    code: str
+    campaign: str
+    order_ref: str
+    discount: Decimal
+
+
+def coupon_use(db: Database, customer_id: int, redemption_id: int) -> CouponUsed | None:
+    """The customer's coupon redemption ``redemption_id``; None when it is not theirs."""
+    with db.read() as session:
+        found = session.execute(
+            select(CouponRedemption, Coupon.code, CouponCampaign.name)
+            .join(Coupon, Coupon.id == CouponRedemption.coupon_id)
+            .join(CouponCampaign, CouponCampaign.id == Coupon.campaign_id)
+            .where(CouponRedemption.id == redemption_id)
+        ).first()  # fmt: skip
+        if found is None or found[0].customer_id != customer_id:
+            return None
+        row, code, campaign = found
+        return CouponUsed(row.id, coupons.group(code), str(campaign), row.order_ref, row.discount)
+
+
+@dataclass(frozen=True)
+class CardResult:
+    """A stored-value top-up or spend made at the counter, as shown afterwards."""
+
+    id: int
+    kind: str  # top_up or spend
+    paid: Decimal  # signed
+    bonus: Decimal  # signed
+    balance: sv.Balance  # after it
+    reference: str | None
+
+    @property
+    def amount(self) -> Decimal:
+        """What the entry moved, positive."""
+        return abs(self.paid + self.bonus)
+
+
+def card_entry(db: Database, customer_id: int, entry_id: int) -> CardResult | None:
+    """The customer's top-up or spend ``entry_id``; None when it is not one of theirs."""
+    with db.read() as session:
+        e = session.get(StoredValueEntry, entry_id)
+        if e is None or e.customer_id != customer_id or e.kind not in ("top_up", "spend"):
+            return None
+        return CardResult(e.id, e.kind, e.paid, e.bonus, sv.Balance(e.paid_after, e.bonus_after),
+                          e.reference)  # fmt: skip

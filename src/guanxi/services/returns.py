@@ -31,8 +31,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from guanxi.domain.purchases import PaymentMethod
 from guanxi.errors import Conflict, NotFound
-from guanxi.loyalty import ledger
+from guanxi.loyalty import ledger, stored_value
 from guanxi.services.purchases import FUTURE_TOLERANCE, InvalidField
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
@@ -44,9 +45,11 @@ from guanxi.storage.models import (
     PurchaseReturn,
     ReturnLine,
     Store,
+    StoredValueEntry,
 )
 
 CENT = Decimal("0.01")
+CARD_KEY = "return-card:"  # + the return's id + ':' + the spend's id: one give-back per spend
 
 
 class ReturnConflict(Conflict):
@@ -116,6 +119,7 @@ class RecordedReturn:
     balance: int
     flagged: bool
     replayed: bool
+    stored_value_returned: Decimal = Decimal(0)  # put back on the card that paid the order
 
 
 def record_return(
@@ -157,7 +161,19 @@ def record_return(
             return _result(session, purchase, existing, store, replayed=True)
         ret = _insert(session, purchase, data, lines, at, return_id, now)
         _reverse_points(session, purchase, store, ret, lines)
+        _give_back_card_money(session, purchase, ret)
         return _result(session, purchase, ret, store, replayed=False)
+
+
+def _give_back_card_money(session: Session, purchase: Purchase, ret: PurchaseReturn) -> None:
+    """A purchase paid by stored-value card gets its refund back on the card, from the spends
+    whose reference is the receipt number, in the proportions of paid and bonus they took."""
+    if purchase.payment_method != PaymentMethod.STORED_VALUE or purchase.customer_id is None:
+        return
+    stored_value.give_back_for_order(
+        session, purchase.customer_id, purchase.external_order_id, ret.refund_amount,
+        key_prefix=f"{CARD_KEY}{ret.id}:", reason=f"return {ret.external_return_id}",
+    )  # fmt: skip
 
 
 def _locked_purchase(session: Session, purchase_id: int, scope: int | None) -> Purchase:
@@ -380,4 +396,16 @@ def _result(
         balance,
         any(v.flagged for v in views),
         replayed,
+        _card_money_given_back(session, purchase, ret),
     )
+
+
+def _card_money_given_back(session: Session, purchase: Purchase, ret: PurchaseReturn) -> Decimal:
+    if purchase.payment_method != PaymentMethod.STORED_VALUE:
+        return Decimal(0)
+    given = session.scalars(
+        select(StoredValueEntry).where(
+            StoredValueEntry.idempotency_key.startswith(f"{CARD_KEY}{ret.id}:", autoescape=True)
+        )
+    ).all()
+    return sum((e.paid + e.bonus for e in given), Decimal(0))

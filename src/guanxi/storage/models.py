@@ -585,7 +585,7 @@ class Reward(Base):
     valid_until: Mapped[date | None] = mapped_column(Date)
     per_customer_limit: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    coupon_campaign_id: Mapped[int | None] = mapped_column(Integer)  # FK added later
+    coupon_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_campaign.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -616,6 +616,7 @@ class RewardRedemption(Base):
     cancelled_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     refund_entry_id: Mapped[int | None] = mapped_column(ForeignKey("points_entry.id"))
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupon.id"))  # a coupon reward's
 
 
 # --- coupons (migration 0010) ---

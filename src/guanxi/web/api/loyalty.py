@@ -49,7 +49,8 @@ def return_out(result: RecordedReturn) -> ReturnOut:
     return ReturnOut(id=r.id, purchase_id=r.purchase_id, customer_id=r.customer_id,
                      external_return_id=r.external_return_id, returned_at=r.returned_at,
                      reason=r.reason, refund_amount=r.refund_amount, created_at=r.created_at,
-                     lines=lines, points=points, replayed=result.replayed)  # fmt: skip
+                     lines=lines, points=points, replayed=result.replayed,
+                     stored_value_returned=result.stored_value_returned)  # fmt: skip
 
 
 def return_input(body: ReturnIn) -> ReturnInput:

@@ -57,6 +57,7 @@ class RewardRedemptionOut(BaseModel):
     status: str = Field(description="`redeemed` or `cancelled`.")
     store_id: int | None
     at: datetime
+    coupon_code: str | None = Field(None, description="The coupon a `coupon` reward handed out.")
     replayed: bool = False
 
 
@@ -128,5 +129,5 @@ def redeem(
         id=done.id, customer_id=done.customer_id, reward_id=done.reward_id,
         reward_name=done.reward_name, points=done.points, balance=done.balance,
         points_entry_id=done.points_entry_id, status=done.status, store_id=done.store_id,
-        at=done.at, replayed=done.replayed,
+        at=done.at, coupon_code=done.coupon_code, replayed=done.replayed,
     )  # fmt: skip

@@ -445,6 +445,9 @@ class ReturnOut(BaseModel):
     created_at: datetime
     lines: list[ReturnLineOut]
     points: ReturnPointsOut
+    stored_value_returned: MoneyOut = Field(
+        Decimal(0), description="Money put back on the stored-value card that paid the order."
+    )
     replayed: bool = False
 
 

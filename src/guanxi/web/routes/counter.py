@@ -7,31 +7,45 @@ the page repeats nothing. A sale is unique per store and receipt number, and eac
 carries a hidden key (``counter-redeem:<key>`` in the ledger), so a form sent twice records or
 redeems once. Customers are those of the clerk's store (owners: every store); phones are
 always masked. Sales go to the clerk's store; staff without one (the owner) pick a store.
+
+The same page redeems a reward the customer can afford, checks a coupon code against a basket
+amount (a GET form, so checking changes nothing) and uses it for a receipt, and shows the
+stored-value card with "Pay by card" and "Top up". Each of these forms carries its own hidden
+key (``counter-reward:``, ``counter-coupon:``, ``counter-sv-spend:``, ``counter-sv-top-up:``),
+so a form sent twice acts once, and each redirects to the page showing what it did.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from guanxi.domain.access import Permission, mask_phone
 from guanxi.errors import Conflict, InvalidInput, NotFound
-from guanxi.loyalty import ledger
+from guanxi.loyalty import coupons, ledger, rewards
+from guanxi.loyalty import stored_value as sv
 from guanxi.services.counter import (
     Sale,
+    card_entry,
     categories,
+    coupon_basket,
+    coupon_use,
     find_for_counter,
     record_sale,
     redemption,
     sale_result,
+    usable_coupons,
 )
 from guanxi.services.customer_points import new_form_key, points_section
+from guanxi.services.customer_rewards import section as rewards_offers
+from guanxi.services.customer_stored_value import TopUpDraft, parse_amount
 from guanxi.services.customer_tiers import tier_section
 from guanxi.services.customers import customer_in_scope
 from guanxi.storage.models import Customer, Store
@@ -40,6 +54,7 @@ from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 from guanxi.web.i18n import gettext as _
 from guanxi.web.routes.customers import scope_of
+from guanxi.web.routes.rewards import _refusal as reward_refusal
 
 router = APIRouter()
 
@@ -67,6 +82,31 @@ class RedeemDraft:
     points: str = ""
     reason: str = ""
     key: str = field(default_factory=new_form_key)
+
+
+@dataclass
+class CouponDraft:
+    """The coupon form as typed (checked by GET, used by POST with its key)."""
+
+    code: str = ""
+    amount: str = ""
+    receipt: str = ""
+    category: str = ""
+    store: str = ""
+    key: str = field(default_factory=new_form_key)
+
+
+@dataclass
+class PayDraft:
+    """The "pay by card" form as typed."""
+
+    amount: str = ""
+    receipt: str = ""
+    key: str = field(default_factory=new_form_key)
+
+
+def _key(key: str) -> str:
+    return key if KEY.fullmatch(key) else new_form_key()
 
 
 def _scope(viewer: Viewer) -> int | None:
@@ -118,6 +158,7 @@ def _customer_page(
     redeem: RedeemDraft | None = None,
     errors: dict[str, str] | None = None,
     done: dict[str, Any] | None = None,
+    forms: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
     db = web_context(request).db
@@ -138,6 +179,8 @@ def _customer_page(
         "errors": errors or {},
         "categories": categories(db),
         "stores": _stores(request, viewer),
+        **_money_context(request, customer_id),
+        **(forms or {}),
         **(done or {}),
     }
     return web_context(request).templates.TemplateResponse(
@@ -145,23 +188,77 @@ def _customer_page(
     )
 
 
+def _money_context(request: Request, customer_id: int) -> dict[str, Any]:
+    """The rewards on offer, the customer's usable coupons, the card and its forms' defaults."""
+    db = web_context(request).db
+    return {
+        "offers": rewards_offers(db, customer_id).offers,
+        "my_coupons": usable_coupons(db, customer_id),
+        "card": sv.balance(db, customer_id),
+        "top_up_methods": sv.TOP_UP_METHODS,
+        "coupon": CouponDraft(),
+        "verdict": None,
+        "pay": PayDraft(),
+        "top_up": TopUpDraft(),
+    }
+
+
+@dataclass
+class Done:
+    """What the last action did, by the ids its redirect names."""
+
+    sale: int | None = None
+    redeemed: int | None = None
+    reward: int | None = None
+    coupon_used: int | None = None
+    card: int | None = None
+
+    def shown(self, request: Request, customer_id: int) -> dict[str, Any]:
+        db = web_context(request).db
+        found: dict[str, Any] = {
+            "sale_done": self.sale and sale_result(db, customer_id, self.sale),
+            "redeem_done": self.redeemed and redemption(db, customer_id, self.redeemed),
+            "coupon_done": self.coupon_used and coupon_use(db, customer_id, self.coupon_used),
+            "card_done": self.card and card_entry(db, customer_id, self.card),
+            "reward_done": None,
+        }
+        if self.reward is not None:
+            with suppress(NotFound):
+                found["reward_done"] = rewards.redemption_of(db, customer_id, self.reward)
+        return found
+
+
+def coupon_query(
+    coupon_code: str = "", coupon_amount: str = "", coupon_receipt: str = "",
+    coupon_category: str = "", coupon_store: str = "",
+) -> CouponDraft:  # fmt: skip
+    """The coupon check form (a GET form: checking changes nothing)."""
+    return CouponDraft(coupon_code.strip(), coupon_amount.strip(), coupon_receipt.strip(),
+                       coupon_category.strip(), coupon_store.strip())  # fmt: skip
+
+
 @router.get("/counter/{customer_id}", include_in_schema=False)
 def counter_customer(
     request: Request,
     customer_id: int,
-    sale: int | None = None,
-    redeemed: int | None = None,
+    done: Annotated[Done, Depends()],
+    coupon: Annotated[CouponDraft, Depends(coupon_query)],
     viewer: Viewer = requires(Permission.PURCHASES_CREATE),
 ) -> Response:
-    """The chosen customer: points, tier progress, the purchase and redeem forms; ``sale`` or
-    ``redeemed`` shows what the last action did."""
+    """The chosen customer: points, tier progress, the forms; the ids in ``done`` show what
+    the last action did; a typed coupon code is checked against the typed basket."""
     _visible(request, viewer, customer_id)
-    db = web_context(request).db
-    done = {
-        "sale_done": None if sale is None else sale_result(db, customer_id, sale),
-        "redeem_done": None if redeemed is None else redemption(db, customer_id, redeemed),
-    }
-    return _customer_page(request, viewer, customer_id, done=done)
+    forms: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if coupon.code:
+        basket, errors = _coupon_basket(request, viewer, customer_id, coupon, use=False)
+        verdict = None
+        if basket is not None:
+            verdict = coupons.validate(web_context(request).db, coupon.code, basket)
+        forms = {"coupon": coupon, "verdict": verdict,
+                 "verdict_text": verdict and verdict_words(verdict)}  # fmt: skip
+    return _customer_page(request, viewer, customer_id, errors=errors, forms=forms,
+                          done=done.shown(request, customer_id))  # fmt: skip
 
 
 def _amount(text: str) -> Decimal | None:
@@ -175,11 +272,16 @@ def _amount(text: str) -> Decimal | None:
     return number
 
 
-def _sale_store(request: Request, viewer: Viewer, draft: SaleDraft) -> int | None:
+def _store_of(request: Request, viewer: Viewer, chosen: str) -> int | None:
+    """The viewer's one store, else the chosen one if it is a store."""
     stores = dict(_stores(request, viewer))
     if len(stores) == 1:
         return next(iter(stores))
-    return int(draft.store) if draft.store.isdigit() and int(draft.store) in stores else None
+    return int(chosen) if chosen.isdigit() and int(chosen) in stores else None
+
+
+def _sale_store(request: Request, viewer: Viewer, draft: SaleDraft) -> int | None:
+    return _store_of(request, viewer, draft.store)
 
 
 def _check_sale(
@@ -277,3 +379,189 @@ def counter_redeem(
             url = f"/counter/{customer_id}?redeemed={posting.entry.id}"
             return RedirectResponse(url, status_code=303)
     return _customer_page(request, viewer, customer_id, redeem=draft, errors=errors, status=422)
+
+
+# --- rewards, coupons, stored value ------------------------------------------------------------
+
+
+def _back(customer_id: int, **shown: int) -> Response:
+    """Post/redirect/get: the counter page showing what the action did."""
+    query = "&".join(f"{name}={value}" for name, value in shown.items())
+    return RedirectResponse(f"/counter/{customer_id}?{query}", status_code=303)
+
+
+def _refused(
+    request: Request, viewer: Viewer, customer_id: int, errors: dict[str, str], **forms: Any
+) -> Response:
+    return _customer_page(request, viewer, customer_id, errors=errors, forms=forms, status=422)
+
+
+@router.post("/counter/{customer_id}/reward/{reward_id}", include_in_schema=False)
+def counter_reward(
+    request: Request,
+    customer_id: int,
+    reward_id: int,
+    key: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.PURCHASES_CREATE),
+) -> Response:
+    """Redeem a reward for the customer's points (the hidden key makes a double submit
+    redeem once); then the page shows the redemption, or why it was refused."""
+    _visible(request, viewer, customer_id)
+    assert viewer.signed_in is not None
+    staff = viewer.signed_in.staff
+    try:
+        done = rewards.redeem_reward(web_context(request).db, customer_id, reward_id,
+                                     actor_id=staff.id, store_id=staff.store_id,
+                                     idempotency_key=f"counter-reward:{_key(key)}")  # fmt: skip
+    except (ledger.InsufficientPoints, rewards.OutOfStock, rewards.LimitReached,
+            rewards.RewardNotAvailable, Conflict) as exc:  # fmt: skip
+        return _refused(request, viewer, customer_id, {"reward": reward_refusal(exc)})
+    return _back(customer_id, reward=done.id)
+
+
+def coupon_form(
+    coupon_code: Annotated[str, Form()] = "", coupon_amount: Annotated[str, Form()] = "",
+    coupon_receipt: Annotated[str, Form()] = "", coupon_category: Annotated[str, Form()] = "",
+    coupon_store: Annotated[str, Form()] = "", key: Annotated[str, Form()] = "",
+) -> CouponDraft:  # fmt: skip
+    """The "use coupon" form, with its key."""
+    return CouponDraft(coupon_code.strip(), coupon_amount.strip(), coupon_receipt.strip(),
+                       coupon_category.strip(), coupon_store.strip(), _key(key))  # fmt: skip
+
+
+def _coupon_basket(
+    request: Request, viewer: Viewer, customer_id: int, draft: CouponDraft, *, use: bool
+) -> tuple[coupons.Basket | None, dict[str, str]]:
+    """The basket the typed coupon applies to, or the errors of the form."""
+    errors: dict[str, str] = {}
+    if not draft.code:
+        errors["coupon_code"] = _("Type the coupon code.")
+    amount = parse_amount(draft.amount)
+    if amount is None:
+        errors["coupon_amount"] = _("Type the basket amount in yuan, more than 0.")
+    if draft.category and draft.category not in categories(web_context(request).db):
+        errors["coupon_category"] = _("Pick one of the shop's categories, or leave it empty.")
+    store = _store_of(request, viewer, draft.store)
+    if store is None:
+        errors["coupon_store"] = _("Pick the store where the sale is made.")
+    if use and (not draft.receipt or len(draft.receipt) > RECEIPT_LENGTH):
+        errors["coupon_receipt"] = _("Type the receipt number (at most %(most)s characters).") % {
+            "most": RECEIPT_LENGTH
+        }
+    if errors or amount is None or store is None:
+        return None, errors
+    return coupon_basket(customer_id, store, amount, draft.category or None), errors
+
+
+def verdict_words(verdict: coupons.Verdict) -> str:
+    """Why a coupon does not apply, in the request's language ('' when it applies)."""
+    if verdict.reason is None:
+        return ""
+    return labels.message(coupons.MESSAGES[verdict.reason]) % verdict.values
+
+
+def coupon_refusal(exc: Exception) -> str:
+    """Why a coupon could not be used, in the request's language."""
+    if isinstance(exc, coupons.CouponNotValid):
+        return verdict_words(exc.verdict)
+    if isinstance(exc, coupons.CouponUsedUp):
+        return labels.message(coupons.MESSAGES[coupons.Reason.USED_UP])
+    if isinstance(exc, coupons.AlreadyRedeemedForOrder):
+        return _("This coupon was already used for this receipt.")
+    return _("This form was already used: reload the page and try again.")
+
+
+@router.post("/counter/{customer_id}/coupon", include_in_schema=False)
+def counter_coupon(
+    request: Request,
+    customer_id: int,
+    draft: Annotated[CouponDraft, Depends(coupon_form)],
+    viewer: Viewer = requires(Permission.PURCHASES_CREATE),
+) -> Response:
+    """Use a coupon for a receipt (the hidden key makes a double submit use it once); then the
+    page shows the discount, or why the coupon cannot be used."""
+    _visible(request, viewer, customer_id)
+    assert viewer.signed_in is not None
+    basket, errors = _coupon_basket(request, viewer, customer_id, draft, use=True)
+    if basket is not None:
+        try:
+            used = coupons.redeem(web_context(request).db, draft.code, basket,
+                                  idempotency_key=f"counter-coupon:{draft.key}",
+                                  actor_id=viewer.signed_in.staff.id,
+                                  order_ref=draft.receipt)  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
+            errors["coupon"] = coupon_refusal(exc)
+        else:
+            return _back(customer_id, coupon_used=used.id)
+    return _refused(request, viewer, customer_id, errors, coupon=draft)
+
+
+@router.post("/counter/{customer_id}/card/pay", include_in_schema=False)
+def counter_card_pay(
+    request: Request,
+    customer_id: int,
+    amount: Annotated[str, Form()] = "",
+    receipt: Annotated[str, Form()] = "",
+    key: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.PURCHASES_CREATE),
+) -> Response:
+    """Pay a receipt from the stored-value card (once per form); then the page shows the
+    payment and the balance left, or that the card holds too little."""
+    _visible(request, viewer, customer_id)
+    assert viewer.signed_in is not None
+    draft = PayDraft(amount.strip(), receipt.strip(), _key(key))
+    errors: dict[str, str] = {}
+    paid = parse_amount(draft.amount)
+    if paid is None:
+        errors["pay_amount"] = _("Type an amount of yuan above 0, e.g. 1000 or 88.50.")
+    if not draft.receipt or len(draft.receipt) > RECEIPT_LENGTH:
+        errors["pay_receipt"] = _("Type the receipt number (at most %(most)s characters).") % {
+            "most": RECEIPT_LENGTH
+        }
+    if not errors and paid is not None:
+        try:
+            posted = sv.spend(web_context(request).db, customer_id, paid, reference=draft.receipt,
+                              idempotency_key=f"counter-sv-spend:{draft.key}",
+                              actor_id=viewer.signed_in.staff.id)  # fmt: skip
+        except sv.InsufficientBalance as exc:
+            errors["pay_amount"] = _("Not enough on the card: it holds %(balance)s.") % {
+                "balance": labels.money(exc.balance)
+            }
+        except (InvalidInput, Conflict):
+            errors["pay_amount"] = _("This form was already used: reload the page and try again.")
+        else:
+            return _back(customer_id, card=posted.entry.id)
+    return _refused(request, viewer, customer_id, errors, pay=draft)
+
+
+@router.post("/counter/{customer_id}/card/top-up", include_in_schema=False)
+def counter_card_top_up(
+    request: Request,
+    customer_id: int,
+    amount: Annotated[str, Form()] = "",
+    payment_method: Annotated[str, Form()] = "",
+    key: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.PURCHASES_CREATE),
+) -> Response:
+    """Top up the card (the bonus follows the owner's tiers; once per form); then the page
+    shows the money and the bonus put on the card."""
+    _visible(request, viewer, customer_id)
+    assert viewer.signed_in is not None
+    draft = TopUpDraft(amount.strip(), payment_method, "", _key(key))
+    errors: dict[str, str] = {}
+    paid = parse_amount(draft.amount)
+    if paid is None:
+        errors["top_up_amount"] = _("Type an amount of yuan above 0, e.g. 1000 or 88.50.")
+    if payment_method not in sv.TOP_UP_METHODS:
+        errors["top_up_method"] = _("Choose how the customer paid.")
+    if not errors and paid is not None:
+        try:
+            posted = sv.top_up(web_context(request).db, customer_id, paid,
+                               payment_method=payment_method, actor_id=viewer.signed_in.staff.id,
+                               idempotency_key=f"counter-sv-top-up:{draft.key}")  # fmt: skip
+        except (InvalidInput, Conflict):
+            errors["top_up_amount"] = _("This form was already used: reload the page and try "
+                                        "again.")  # fmt: skip
+        else:
+            return _back(customer_id, card=posted.entry.id)
+    return _refused(request, viewer, customer_id, errors, top_up=draft)

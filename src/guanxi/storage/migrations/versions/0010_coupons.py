@@ -111,9 +111,29 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_coupon_redemption_customer_id"), ["customer_id"], unique=False
         )
+    # a coupon reward (0009) names the campaign it hands out, and its redemption the coupon
+    with op.batch_alter_table("reward", schema=None) as batch_op:
+        batch_op.create_foreign_key(
+            batch_op.f("fk_reward_coupon_campaign_id_coupon_campaign"),
+            "coupon_campaign", ["coupon_campaign_id"], ["id"],
+        )  # fmt: skip
+    with op.batch_alter_table("reward_redemption", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("coupon_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_reward_redemption_coupon_id_coupon"), "coupon", ["coupon_id"], ["id"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reward_redemption", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_reward_redemption_coupon_id_coupon"), type_="foreignkey"
+        )
+        batch_op.drop_column("coupon_id")
+    with op.batch_alter_table("reward", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_reward_coupon_campaign_id_coupon_campaign"), type_="foreignkey"
+        )
     with op.batch_alter_table("coupon_redemption", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_coupon_redemption_customer_id"))
 
