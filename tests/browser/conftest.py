@@ -40,9 +40,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the served demo shop's SQLite file is (tests may add what they need to it)."""
+    return tmp_path_factory.mktemp("browser") / "demo.db"
+
+
+@pytest.fixture(scope="session")
+def server(server_db: Path) -> Iterator[str]:
     """A demo shop (300 customers) served on 127.0.0.1 by a real `guanxi serve` process."""
-    db = tmp_path_factory.mktemp("browser") / "demo.db"
+    db = server_db
     guanxi = [sys.executable, "-m", "guanxi", "--db", str(db)]
     subprocess.run([*guanxi, "demo", "--customers", "300"], check=True, stdout=subprocess.DEVNULL)
     port = _free_port()

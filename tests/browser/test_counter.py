@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from guanxi.domain.staff import Role
@@ -32,9 +31,8 @@ def number(text: str) -> Decimal:
     return Decimal(found.group().replace(",", ""))
 
 
-def shop_db(tmp_path_factory: pytest.TempPathFactory) -> Database:
-    """The served demo shop's database (the ``server`` fixture made it under this base)."""
-    [path] = Path(tmp_path_factory.getbasetemp()).glob("browser[0-9]*/demo.db")
+def shop_db(path: Path) -> Database:
+    """The served demo shop's database (the ``server_db`` fixture names it)."""
     return Database(f"sqlite:///{path}")
 
 
@@ -53,10 +51,8 @@ def seed(db: Database) -> tuple[int, str, int]:
     return cid, tail, reward
 
 
-def test_a_clerk_serves_a_customer_at_the_counter(
-    page: Any, server: str, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    db = shop_db(tmp_path_factory)
+def test_a_clerk_serves_a_customer_at_the_counter(page: Any, server: str, server_db: Path) -> None:
+    db = shop_db(server_db)
     cid, tail, reward = seed(db)
     sign_in(page, server, CLERK)
     page.goto(f"{server}/counter")
