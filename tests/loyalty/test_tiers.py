@@ -21,10 +21,15 @@ from guanxi.loyalty import ledger
 from guanxi.loyalty.accrual import Programme, programme, save_programme
 from guanxi.loyalty.rules import EarningProgram, Multiplier
 from guanxi.loyalty.tiers import (
+    Basis,
     Tier,
+    TierLadder,
+    basis_of,
     evaluate_downgrades,
+    qualifying_points,
     qualifying_spend,
     tier_progress,
+    tiers_as_json,
     tiers_from_json,
     validate_tiers,
 )
@@ -242,3 +247,114 @@ def test_no_tiers_changes_nothing(db: Database) -> None:
         assert session.execute(select(CustomerTier)).first() is None
     assert evaluate_downgrades(db, date(2026, 3, 1), grace_days=0) == []
     assert _history(db) == []
+
+
+# -- the points basis: the same ladder, thresholds in points; 2 points per yuan ---------------
+
+POINTS_TIERS = TierLadder(TIERS, Basis.POINTS)
+TWO_PER_YUAN = EarningProgram(points_per_yuan=Decimal(2))
+
+
+def _points_shop(db: Database) -> int:
+    return _shop(db, POINTS_TIERS, TWO_PER_YUAN)
+
+
+def _points(db: Database, customer: int, as_of: date) -> int:
+    with db.read() as session:
+        return qualifying_points(session, customer, as_of)
+
+
+def test_tiers_json_round_trips_in_the_old_and_the_new_form() -> None:
+    old = tiers_as_json(TIERS)
+    assert isinstance(old, list) and [t["key"] for t in old] == ["normal", "silver", "gold"]
+    assert tiers_from_json(old) == TIERS and basis_of(tiers_from_json(old)) is Basis.SPEND
+    new = tiers_as_json(POINTS_TIERS)
+    assert new == {"basis": "points", "tiers": old}
+    back = tiers_from_json(new)
+    assert back == POINTS_TIERS and basis_of(back) is Basis.POINTS
+    assert back != TIERS  # the same tiers on another basis are another ladder
+    assert tiers_from_json({"basis": "spend", "tiers": old}) == TIERS
+    assert tiers_as_json(TierLadder((), Basis.POINTS)) == []  # no tiers: tiers off
+    with pytest.raises(InvalidInput, match="unknown basis 'visits'"):
+        tiers_from_json({"basis": "visits", "tiers": old})
+    with pytest.raises(InvalidInput, match="expected a list of tiers"):
+        tiers_from_json({"basis": "points"})
+    with pytest.raises(InvalidInput, match="min_spend is whole points, not 1000.5"):
+        validate_tiers(TierLadder((TIERS[0], Tier("silver", "银卡", Decimal("1000.5"))), "points"))
+
+
+def test_points_basis_is_stored_with_the_programme(db: Database) -> None:
+    _points_shop(db)
+    with db.read() as session:
+        stored = programme(session).tiers
+    assert stored == POINTS_TIERS and stored is not None and basis_of(stored) is Basis.POINTS
+
+
+def test_points_basis_upgrades_on_the_purchase_that_earns_them(db: Database) -> None:
+    store = _points_shop(db)
+    _, customer, points = _buy(db, store, "A1", "600", "2026-01-10T10:00")
+    # 600 yuan is below silver's 1000, but its own 1200 points reach silver at once
+    assert points == 1200
+    assert _tier(db, customer) == ("silver", date(2026, 1, 10))
+    assert _history(db) == [(None, "silver", "initial", Decimal(600))]  # the spend, in yuan
+    _, _, points = _buy(db, store, "A2", "1300", "2026-01-11T10:00")
+    assert points == 3900  # bought as silver (× 1.5); 5100 points: gold
+    assert _tier(db, customer) == ("gold", date(2026, 1, 11))
+    with db.read() as session:
+        progress = tier_progress(session, customer, date(2026, 1, 10))
+    assert progress is not None
+    assert (progress.basis, progress.points, progress.spend, progress.to_next) == (
+        Basis.POINTS, 1200, Decimal(600), None)  # fmt: skip
+    assert progress.current.key == "gold"  # held now, counted up to the 10th
+
+
+def test_points_progress_figures(db: Database) -> None:
+    store = _points_shop(db)
+    _, customer, _ = _buy(db, store, "A1", "250.50", "2026-01-10T10:00")  # 501 points
+    with db.read() as session:
+        progress = tier_progress(session, customer, date(2026, 1, 10))
+    assert progress is not None
+    assert (progress.current.key, progress.next and progress.next.key) == ("normal", "silver")
+    assert (progress.spend, progress.points, progress.amount, progress.to_next) == (
+        Decimal("250.50"), 501, Decimal(501), Decimal(499))  # fmt: skip
+
+
+def test_returns_lower_the_qualifying_points_redemptions_do_not(db: Database) -> None:
+    store = _points_shop(db)
+    _, customer, _ = _buy(db, store, "A1", "600", "2026-01-10T10:00")  # 1200, silver
+    second, _, points = _buy(db, store, "A2", "300", "2026-01-11T10:00")
+    assert points == 900  # × 1.5 as silver
+    assert _points(db, customer, date(2026, 1, 31)) == 2100
+    ledger.redeem(db, customer, 2000, reason="gift", idempotency_key=None, actor_id=None)
+    assert _points(db, customer, date(2026, 1, 31)) == 2100  # redeeming is not un-earning
+    _refund(db, second, "2026-02-01T03:00")
+    assert _points(db, customer, date(2026, 1, 31)) == 2100  # before the return
+    assert _points(db, customer, date(2026, 2, 1)) == 1200
+    # redeemed points never demote: 1200 still reach silver, even after the grace
+    assert evaluate_downgrades(db, date(2026, 3, 1), grace_days=0) == []
+    assert _tier(db, customer) == ("silver", date(2026, 1, 10))
+
+
+def test_points_basis_downgrade_after_grace(db: Database) -> None:
+    store = _points_shop(db)
+    purchase, customer, _ = _buy(db, store, "A1", "600", "2026-01-10T10:00")  # 1200: silver
+    _refund(db, purchase, "2026-01-12T03:00")  # its 1200 points taken back
+    _buy(db, store, "A2", "10", "2026-01-15T10:00")  # 30 points as silver: no downgrade
+    assert _tier(db, customer) == ("silver", date(2026, 1, 10))
+    assert evaluate_downgrades(db, date(2026, 1, 20)) == []  # held 10 days < 30
+    moves = evaluate_downgrades(db, date(2026, 2, 9))
+    assert [(m.from_tier, m.to_tier, m.reason, m.spend, m.points) for m in moves] == [
+        ("silver", "normal", "downgrade", Decimal(10), 30)
+    ]
+    assert _tier(db, customer) == ("normal", date(2026, 2, 9))
+    assert evaluate_downgrades(db, date(2026, 2, 9)) == []
+
+
+def test_spend_basis_moves_carry_no_points(db: Database) -> None:
+    store = _shop(db, rules=TWO_PER_YUAN)
+    purchase, customer, _ = _buy(db, store, "A1", "600", "2026-01-10T10:00")
+    assert _tier(db, customer) == ("normal", date(2026, 1, 10))  # 1200 points, 600 yuan
+    with db.read() as session:
+        progress = tier_progress(session, customer, date(2026, 1, 10))
+    assert progress is not None
+    assert (progress.basis, progress.points, progress.to_next) == (Basis.SPEND, None, 400)

@@ -233,5 +233,34 @@ def test_the_pos_api_returns_the_tier_and_how_far_the_next_one_is(
     made = client.post("/api/v1/purchases", json=_receipt(purchased_at=now)).json()
     assert made["points"]["earned"] == 1280  # bought as 普通会员: no multiplier
     expected = {"key": "silver", "name": "银卡", "spend_12m": "1280.00", "next_key": "gold",
-                "next_name": "金卡", "to_next": "3720.00"}  # fmt: skip
+                "next_name": "金卡", "to_next": "3720.00", "basis": "spend", "points_12m": None,
+                "points_to_next": None}  # fmt: skip
     assert made["tier"] == expected
+
+
+def test_the_pos_api_gives_points_figures_with_the_points_basis(
+    app: FastAPI, db: Database, accounts: dict[str, Account]
+) -> None:
+    from decimal import Decimal
+
+    from guanxi.domain.staff import Role
+    from guanxi.loyalty.accrual import Programme, save_programme
+    from guanxi.loyalty.rules import EarningProgram
+    from guanxi.loyalty.tiers import Tier, TierLadder
+    from guanxi.services.staff import StaffMember
+
+    owner = StaffMember(accounts["owner"].id, "Owner", Role.OWNER, None, None, None)
+    tiers = TierLadder((Tier("normal", "普通会员", Decimal(0)),
+                        Tier("silver", "银卡", Decimal(1000)),
+                        Tier("gold", "金卡", Decimal(5000))), "points")  # fmt: skip
+    save_programme(db, owner, Programme(EarningProgram(points_per_yuan=Decimal(2)), tiers=tiers))
+    client = api(app)
+    client.headers.update(bearer(db, accounts["clerk"], "purchases:write"))
+    now = datetime.now(UTC).isoformat()
+    made = client.post("/api/v1/purchases", json=_receipt(purchased_at=now))
+    assert made.json()["points"]["earned"] == 2560
+    assert made.json()["tier"] == {
+        "key": "silver", "name": "银卡", "spend_12m": "1280.00", "next_key": "gold",
+        "next_name": "金卡", "to_next": None, "basis": "points", "points_12m": 2560,
+        "points_to_next": 2440,
+    }  # fmt: skip

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from guanxi.loyalty.accrual import Programme, programme, save_programme
 from guanxi.loyalty.rules import EarningProgram
-from guanxi.loyalty.tiers import Tier, evaluate_downgrades
+from guanxi.loyalty.tiers import Basis, Tier, basis_of, evaluate_downgrades
 from guanxi.services import audit
 from guanxi.services.purchases import CustomerRef, LineInput, PurchaseInput, record_purchase
 from guanxi.storage.db import Database
@@ -62,7 +62,7 @@ def as_posted(page: BeautifulSoup) -> dict[str, str]:
         name = str(field.get("name"))
         if field.name == "textarea":
             data[name] = field.get_text()
-        elif field.get("type") != "checkbox" or field.has_attr("checked"):
+        elif field.get("type") not in ("checkbox", "radio") or field.has_attr("checked"):
             data[name] = str(field.get("value", ""))
     return data
 
@@ -97,6 +97,44 @@ def test_owner_edits_the_tiers_audited(
     assert again.status_code == 303
     with db.read() as s:
         assert programme(s).tiers == prog.tiers
+
+
+def test_owner_chooses_the_points_basis_audited(
+    db: Database, client_for: Factory, accounts: dict[str, Account]
+) -> None:
+    client, csrf = client_for("owner")
+    page = soup(english(client).get("/loyalty/tiers").text)
+    checked = page.select_one("[data-testid=tier-basis] input[checked]")
+    assert checked is not None and checked["value"] == "spend"  # the default
+    saved = client.post("/loyalty/tiers", data={"csrf_token": csrf, "basis": "points", **LADDER},
+                        follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303
+    with db.read() as s:
+        prog = programme(s)
+        entry = s.execute(
+            select(AuditEntry).where(AuditEntry.action == audit.Action.PROGRAMME_CHANGED)
+        ).scalar_one()
+    assert prog.tiers is not None and basis_of(prog.tiers) is Basis.POINTS
+    assert [t.min_spend for t in prog.tiers] == [0, 1000, 5000]  # now points
+    assert entry.detail["after"]["tiers"]["basis"] == "points"
+    assert [t["key"] for t in entry.detail["after"]["tiers"]["tiers"]] == [
+        "normal", "silver", "gold"]  # fmt: skip
+    page = soup(english(client).get("/loyalty/tiers").text)
+    checked = page.select_one("[data-testid=tier-basis] input[checked]")
+    assert checked is not None and checked["value"] == "points"
+    assert "From 12-month points" in text_of(page, "tier-rows")
+    # The page as shown saves the same ladder, basis included.
+    again = client.post("/loyalty/tiers", data=as_posted(page), follow_redirects=False)
+    assert again.status_code == 303
+    with db.read() as s:
+        assert programme(s).tiers == prog.tiers
+    # Points thresholds are whole; an unknown basis is refused next to the choice.
+    bad = {"csrf_token": csrf, **LADDER, "basis": "points", **row(2, "silver", "银卡", "999.5")}
+    response = english(client).post("/loyalty/tiers", data=bad)
+    assert response.status_code == 422
+    assert "whole points" in text_of(soup(response.text), "error-t2_min_spend")
+    response = english(client).post("/loyalty/tiers", data={**bad, "basis": "visits"})
+    assert response.status_code == 422 and "error-basis" in response.text
 
 
 def test_saving_tiers_keeps_the_earning_rules(db: Database, client_for: Factory,
@@ -199,6 +237,23 @@ def test_customer_page_shows_tier_progress_and_history(
     page = soup(english(client).get(f"/customers/{cid}").text)
     assert text_of(page, "tier-name").startswith("普通会员")
     assert page.select("[data-testid=tier-row]")[0].find_all("td")[1].get_text() == "Downgrade"
+
+
+def test_customer_page_shows_points_progress(
+    db: Database, client_for: Factory, accounts: dict[str, Account]
+) -> None:
+    client, csrf = client_for("owner")
+    client.post("/loyalty/tiers", data={"csrf_token": csrf, "basis": "points", **LADDER})
+    store = accounts["clerk"].store_id
+    assert store is not None
+    cid = make_customer(db, name="钱多", home_store_id=store)
+    _buy(db, store, cid, "o1", "300", datetime.now(UTC))  # 300 points
+    page = soup(english(client).get(f"/customers/{cid}").text)
+    assert text_of(page, "tier-points") == "300"
+    assert text_of(page, "tier-spend").endswith("¥300.00")
+    assert "700 more points to reach 银卡" in text_of(page, "tier-next")
+    bar = page.select_one("[data-testid=tier-next] progress")
+    assert bar is not None and bar["value"] == "30"
 
 
 def test_no_tier_section_without_tiers(db: Database, client_for: Factory,

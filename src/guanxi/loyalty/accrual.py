@@ -7,7 +7,9 @@ idempotency key is ``purchase:<id>``: a purchase earns once, whatever retries th
 With member tiers defined (``guanxi.loyalty.tiers``), the purchase's points use the tier the
 customer holds when buying (its *key* is ``PurchaseFacts.tier``, so the rules' tier multipliers
 match tier keys, and each tier's ``points_multiplier`` is one more tier multiplier); only after
-the points are computed may the purchase upgrade the customer (``evaluate_on_purchase``).
+the points are computed may the purchase upgrade the customer (``evaluate_on_purchase``). With
+the spend basis that evaluation runs before the points are posted; with the points basis it runs
+after, so that the purchase's own points count towards the tier.
 """
 
 from __future__ import annotations
@@ -195,7 +197,6 @@ def accrue_for_purchase(session: Session, purchase_id: int, *, new: bool = False
     purchase = session.get(Purchase, purchase_id)
     if purchase is None:
         raise InvalidInput(f"purchase {purchase_id} does not exist")
-    key = f"purchase:{purchase_id}"
     stored = None if new else accrued_for_purchase(session, purchase_id)
     if stored is not None:
         return stored
@@ -210,11 +211,27 @@ def accrue_for_purchase(session: Session, purchase_id: int, *, new: bool = False
         facts = replace(facts, tier=held.key)
         rules = tiers.with_tier_multipliers(rules, levels)
     earned: Earned = points_for(rules, facts)
-    if levels:  # after the points: this purchase may lift the customer's tier
-        tiers.evaluate_on_purchase(session, purchase.customer_id, purchase.purchased_at,
-                                   zone=store.timezone, tiers=levels)  # fmt: skip
-    if earned.points <= 0:
-        return None
+    by_points = tiers.basis_of(levels) is tiers.Basis.POINTS
+    if levels and not by_points:  # after the points: this purchase may lift the customer's tier
+        _evaluate_tier(session, purchase, store, levels)
+    accrued = _credit(session, purchase, store, prog, earned, day) if earned.points > 0 else None
+    if levels and by_points:  # after posting them: the purchase's own points count
+        _evaluate_tier(session, purchase, store, levels)
+    return accrued
+
+
+def _evaluate_tier(
+    session: Session, purchase: Purchase, store: Store, levels: tuple[Tier, ...]
+) -> None:
+    tiers.evaluate_on_purchase(session, purchase.customer_id, purchase.purchased_at,
+                               zone=store.timezone, tiers=levels)  # fmt: skip
+
+
+def _credit(
+    session: Session, purchase: Purchase, store: Store, prog: Programme, earned: Earned, day: date
+) -> Accrued:
+    """Post the points ``earned`` (more than 0) for ``purchase``."""
+    key = f"purchase:{purchase.id}"
     expires = (
         None if prog.points_valid_months is None else add_months(day, prog.points_valid_months)
     )

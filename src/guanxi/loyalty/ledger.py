@@ -75,6 +75,7 @@ class Kind(StrEnum):
 
 
 RETURN_LINE = "return_line"
+RETURN_LINE_KEY = "return-line:"  # + the return line's id: a reversal's source_id and key
 EXPIRY_RUN = "expiry_run"
 REDEMPTION = "redemption"
 ADJUSTMENT = "adjustment"

@@ -4,6 +4,8 @@ tier is, and the history of changes (``guanxi.loyalty.tiers``).
 The spend is counted up to now, in the time zone of the customer's home store (the shop's
 default zone when they have none), as the purchase that would upgrade them would count it.
 ``tiers_by_customer`` gives many customers' tiers at once (the counter's search results).
+With the points basis the progress (``TierProgress.amount``, ``to_next``, ``percent``) is in
+points; the spend is still shown, and the history keeps the spend at each change.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class TierSection:
         span = nxt.min_spend - self.tier.min_spend
         if span <= 0:
             return 100
-        done = (self.progress.spend - self.tier.min_spend) / span * 100
+        done = (self.progress.amount - self.tier.min_spend) / span * 100
         return int(max(Decimal(0), min(Decimal(100), done)))
 
 

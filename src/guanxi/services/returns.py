@@ -339,7 +339,7 @@ def _reverse_points(
         return  # the purchase earned nothing: nothing to take back
     line_nos = {line.id: line.line_no for line in lines.values()}
     for row in sorted(ret.lines, key=lambda r: r.id):
-        key = f"return-line:{row.id}"
+        key = f"{ledger.RETURN_LINE_KEY}{row.id}"
         ledger.reverse_for_return(
             session, purchase.customer_id, earned_entry_id=earned.id,
             returned_value=row.amount, original_value=purchase.total_amount,
@@ -353,7 +353,7 @@ def _result(
     session: Session, purchase: Purchase, ret: PurchaseReturn, store: Store, *, replayed: bool
 ) -> RecordedReturn:
     """The return with the points its lines reversed, as stored (for a new one and a replay)."""
-    keys = {f"return-line:{r.id}": r.id for r in ret.lines}
+    keys = {f"{ledger.RETURN_LINE_KEY}{r.id}": r.id for r in ret.lines}
     entries = {
         keys[e.source_id]: e
         for e in session.execute(

@@ -8,6 +8,8 @@ ledger rule holds exactly as at a real counter:
    referred customer whose first purchase falls in the programme's window gets the outcome
    ``record_purchase`` would have decided (``reward_first_purchase``: the demo's purchases are
    bulk-inserted, so that hook never ran), oldest purchase first so the monthly cap counts right.
+   Only customers with that one purchase so far: the hook's "first purchase" guard looks at every
+   other purchase of the buyer, so a later one of the window would refuse it.
 2. **Tiers** (普通会员 / 银卡 / 金卡 / 钻石卡): saved with the programme, then each customer who
    bought in the 12 months before the window is evaluated at their last purchase before it
    (their initial tier), each purchase of the window may upgrade, and the evaluation of the
@@ -115,12 +117,14 @@ def _referrals(shop: Shop) -> tuple[int, int, int]:
         for advocate in advocates:
             referrals.code_in(session, advocate)
         firsts = session.execute(
-            select(func.min(Purchase.purchased_at), Purchase.customer_id)
+            select(func.min(Purchase.purchased_at), func.count(), Purchase.customer_id)
             .join(Customer, Customer.id == Purchase.customer_id)
             .where(Customer.referred_by_id.is_not(None))
             .group_by(Purchase.customer_id)
         ).all()  # fmt: skip
-        new = {c for at, c in firsts if shop.since <= at < shop.until}
+        # the hook would have run at the first purchase, before any other existed: with the
+        # purchases all written, only a customer with just one can pass its "first" guard
+        new = {c for at, n, c in firsts if n == 1 and shop.since <= at < shop.until}
         for sale in shop.sales:
             if sale.customer_id in new:
                 new.discard(sale.customer_id)

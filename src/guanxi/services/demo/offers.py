@@ -58,7 +58,7 @@ def _catalog(shop: Shop) -> list[rewards.RewardView]:
     """The owner's six rewards, on offer from the programme's first day."""
     voucher = coupons.create_campaign(shop.db, shop.owner, CampaignDraft(
         "积分兑换 ¥50 代金券", coupons.Kind.FIXED, Decimal(50), min_spend=Decimal(200),
-        valid_from=shop.since, valid_until=shop.until + timedelta(days=90),
+        valid_from=shop.since,
     ))  # fmt: skip
     made = []
     for name, kind, points, stock, limit in CATALOG:
@@ -104,15 +104,15 @@ def _rewards(shop: Shop) -> tuple[int, int]:
 
 def _campaigns(shop: Shop) -> tuple[int, int]:
     """The birthday coupon (¥20 off ¥100) and the autumn campaign (10 % off ¥300, at most
-    ¥100 off), valid from the programme's first day to a month after the demo's end."""
-    last = shop.until + timedelta(days=30)
+    ¥100 off), valid from the programme's first day with no last day: issuing refuses a
+    campaign that has ended by the real clock, and the demo's end may lie years back."""
     birthday = coupons.create_campaign(shop.db, shop.owner, CampaignDraft(
         "生日礼券 ¥20", coupons.Kind.FIXED, Decimal(20), min_spend=Decimal(100),
-        valid_from=shop.since, valid_until=last,
+        valid_from=shop.since,
     ))  # fmt: skip
     autumn = coupons.create_campaign(shop.db, shop.owner, CampaignDraft(
         "秋茶季 满300享九折", coupons.Kind.PERCENT, Decimal(10), max_discount=Decimal(100),
-        min_spend=Decimal(300), valid_from=shop.since, valid_until=last, uses_per_customer=1,
+        min_spend=Decimal(300), valid_from=shop.since, uses_per_customer=1,
     ))  # fmt: skip
     return birthday.id, autumn.id
 

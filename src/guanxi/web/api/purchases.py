@@ -50,10 +50,13 @@ def tier_out(tier: TierProgress | None) -> TierOut | None:
     if tier is None:
         return None
     nxt = tier.next
+    by_points = tier.points is not None
+    missing = int(tier.to_next) if by_points and tier.to_next is not None else None
     return TierOut.model_validate({
         "key": tier.current.key, "name": tier.current.name, "spend_12m": tier.spend,
         "next_key": nxt.key if nxt else None, "next_name": nxt.name if nxt else None,
-        "to_next": tier.to_next,
+        "to_next": None if by_points else tier.to_next, "basis": tier.basis.value,
+        "points_12m": tier.points, "points_to_next": missing,
     })  # fmt: skip
 
 

@@ -344,7 +344,21 @@ class TierOut(BaseModel):
     spend_12m: MoneyOut = Field(description="Qualifying spend: the last 12 months, net.")
     next_key: str | None = Field(description="The next tier; null at the top.")
     next_name: str | None
-    to_next: MoneyOut | None = Field(description="Yuan still to spend to reach the next tier.")
+    to_next: MoneyOut | None = Field(
+        description="Yuan still to spend to reach the next tier (spend basis); null at the top "
+        "and with the points basis (see points_to_next)."
+    )
+    basis: str = Field(
+        "spend",
+        description="What tiers qualify on: spend (12-month spend) or points (12-month points).",
+        examples=["spend", "points"],
+    )
+    points_12m: int | None = Field(
+        None, description="Points basis: points earned by purchases, last 12 months, net."
+    )
+    points_to_next: int | None = Field(
+        None, description="Points basis: points still to earn to reach the next tier."
+    )
 
 
 class ApplicableCouponOut(BaseModel):

@@ -5,6 +5,8 @@ through ``save_programme`` (owner only, audited with before and after), keeping 
 rules as they are. The form names each row's fields by index (``t0_key``, ``t0_event``...), so
 a checkbox left unticked cannot shift the rows; a row left empty is dropped, and the page
 always offers a few empty rows to add tiers. Rows are ordered by their threshold when saved.
+The shop-wide qualification basis (``basis``: 12-month spend or 12-month points) is saved with
+the tiers; with the points basis the thresholds are whole points.
 Every field is checked here so that each error stands next to its field; ``validate_tiers``
 and ``save_programme`` have the last word (shown above the form).
 """
@@ -22,7 +24,15 @@ from starlette.datastructures import FormData
 from guanxi.domain.access import Permission
 from guanxi.errors import InvalidInput
 from guanxi.loyalty.accrual import programme, save_programme
-from guanxi.loyalty.tiers import DEFAULT_GRACE_DAYS, KEY_LENGTH, MAX_GRACE_DAYS, Tier
+from guanxi.loyalty.tiers import (
+    DEFAULT_GRACE_DAYS,
+    KEY_LENGTH,
+    MAX_GRACE_DAYS,
+    Basis,
+    Tier,
+    TierLadder,
+    basis_of,
+)
 from guanxi.web import labels
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
@@ -83,10 +93,15 @@ class TiersForm:
 
     rows: list[TierRow] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    basis: str = Basis.SPEND.value
 
     @classmethod
     def of(cls, tiers: tuple[Tier, ...]) -> TiersForm:
-        return cls([TierRow.of(t) for t in tiers])
+        return cls([TierRow.of(t) for t in tiers], basis=basis_of(tiers).value)
+
+    @property
+    def by_points(self) -> bool:
+        return self.basis == Basis.POINTS.value
 
     @classmethod
     def from_form(cls, form: FormData) -> TiersForm:
@@ -99,7 +114,7 @@ class TiersForm:
         for n in range(min(count or 0, MAX_ROWS)):
             texts = {name: one(f"t{n}_{name}") for name in FIELDS}
             rows.append(TierRow(**texts, event=bool(one(f"t{n}_event"))))
-        return cls(rows)
+        return cls(rows, basis=one("basis") or Basis.SPEND.value)
 
     def shown(self) -> list[TierRow]:
         """The rows to show: those typed, then empty ones to add tiers with."""
@@ -116,7 +131,9 @@ class TiersForm:
                     found.append((n, tier))
         found.sort(key=lambda pair: pair[1].min_spend)
         self._check_ladder(found)
-        return None if self.errors else tuple(t for _, t in found)
+        if self.basis not in {b.value for b in Basis}:
+            self.errors["basis"] = _("Choose what tiers qualify on: spend or points.")
+        return None if self.errors else TierLadder((t for _, t in found), self.basis)
 
     def _error(self, n: int, name: str, message: str) -> None:
         self.errors.setdefault(f"t{n}_{name}", message)
@@ -131,6 +148,8 @@ class TiersForm:
         spend = self._decimal(n, "min_spend", row.min_spend, MAX_SPEND, required=True)
         factor = self._decimal(n, "multiplier", row.multiplier, MAX_FACTOR)
         discount = self._decimal(n, "discount", row.discount, Decimal(100))
+        if self.by_points and spend is not None and spend != int(spend):
+            self._error(n, "min_spend", _("Type whole points, e.g. 0 or 5000."))
         grace = _whole(row.grace_days)
         if row.grace_days and (grace is None or not 0 <= grace <= MAX_GRACE_DAYS):
             self._error(n, "grace_days", _("Type a whole number of days from 0 to %(most)s, or "
