@@ -33,7 +33,7 @@ import hashlib
 import io
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_DOWN, Decimal
@@ -41,7 +41,6 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from guanxi.domain.access import Permission, is_allowed
@@ -63,6 +62,7 @@ from guanxi.storage.models import (
     PurchaseLine,
     Store,
 )
+from guanxi.storage.once import run_once
 
 DbOrSession = Database | Session
 T = TypeVar("T")
@@ -562,7 +562,7 @@ def redeem(
         session.flush()
         return _redemption(row, norm)
 
-    return _post(target, lambda s: _replay(s, idempotency_key, digest), post)
+    return run_once(target, post, lambda s: _replay(s, idempotency_key, digest))
 
 
 def applicable_coupons(
@@ -691,32 +691,6 @@ def _replay(session: Session, key: str, digest: str) -> Redemption | None:
         )
     code = session.execute(select(Coupon.code).where(Coupon.id == row.coupon_id)).scalar_one()
     return _redemption(row, code, replayed=True)
-
-
-def _post(
-    target: DbOrSession,
-    replay: Callable[[Session], Redemption | None],
-    post: Callable[[Session], Redemption],
-) -> Redemption:
-    """``post`` in a write transaction (or a savepoint of the caller's session); a unique
-    violation by a concurrent duplicate of the key is answered with the stored result."""
-    if isinstance(target, Session):
-        try:
-            with target.begin_nested():
-                return post(target)
-        except IntegrityError:
-            if (found := replay(target)) is None:
-                raise
-            return found
-    try:
-        with target.write() as session:
-            return post(session)
-    except IntegrityError:
-        with target.read() as session:
-            found = replay(session)
-        if found is None:
-            raise
-        return found
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -50,7 +50,6 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from guanxi.domain.staff import Role
@@ -59,6 +58,7 @@ from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, PointsAllocation, PointsBalance, PointsEntry
+from guanxi.storage.once import run_once
 
 DbOrSession = Database | Session
 
@@ -587,28 +587,9 @@ def check_balances(db: Database) -> list[Mismatch]:
 def _post(
     target: DbOrSession, key: str | None, digest: str, post: Callable[[Session], Posting]
 ) -> Posting:
-    """Run ``post`` in a write transaction (or a savepoint of the caller's session); a unique
-    violation on ``key`` by a concurrent duplicate is answered with the stored result."""
-    if isinstance(target, Session):
-        try:
-            with target.begin_nested():
-                return post(target)
-        except IntegrityError:
-            found = _replay(target, key, digest)
-            if found is None:
-                raise
-            return found
-    try:
-        with target.write() as session:
-            return post(session)
-    except IntegrityError:
-        if key is None:
-            raise
-        with target.read() as session:
-            found = _replay(session, key, digest)
-        if found is None:
-            raise
-        return found
+    """Run ``post`` once (see ``storage.once``); a concurrent duplicate of ``key`` is
+    answered with the stored result."""
+    return run_once(target, post, lambda s: _replay(s, key, digest))
 
 
 def _replay(session: Session, key: str | None, digest: str) -> Posting | None:

@@ -33,7 +33,6 @@ back and gives the points back exactly once: a ledger earn with the key
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -41,7 +40,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from guanxi.domain.staff import Role
@@ -62,6 +60,7 @@ from guanxi.storage.models import (
     RewardRedemption,
     Store,
 )
+from guanxi.storage.once import run_once
 
 DbOrSession = Database | Session
 T = TypeVar("T")
@@ -388,7 +387,7 @@ def redeem_reward(
         session.flush()
         return _redemption(session, row)
 
-    return _run(target, post, lambda s: _replay(s, idempotency_key, digest))
+    return run_once(target, post, lambda s: _replay(s, idempotency_key, digest))
 
 
 def cancel_redemption(
@@ -439,32 +438,6 @@ def business_day(zone: str = DEFAULT_ZONE) -> date:
 
 
 # -- internals ----------------------------------------------------------------------------------
-
-
-def _run(
-    target: DbOrSession,
-    post: Callable[[Session], T],
-    replay: Callable[[Session], T | None],
-) -> T:
-    """``post`` in a write transaction (or a savepoint); a unique violation by a concurrent
-    duplicate key is answered by ``replay``."""
-    if isinstance(target, Session):
-        try:
-            with target.begin_nested():
-                return post(target)
-        except IntegrityError:
-            if (found := replay(target)) is None:
-                raise
-            return found
-    try:
-        with target.write() as session:
-            return post(session)
-    except IntegrityError:
-        with target.read() as session:
-            found = replay(session)
-        if found is None:
-            raise
-        return found
 
 
 def _lock_reward(session: Session, reward_id: int) -> Reward:
