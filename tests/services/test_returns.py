@@ -6,7 +6,7 @@ refund of R yuan takes back floor(2070 × R / 1380) = floor(1.5 × R) points.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -293,3 +293,26 @@ def test_a_return_of_an_order_paid_otherwise_leaves_the_card_alone(
     done = _return(db, purchase, "R-1", (2, "1"))
     assert done.stored_value_returned == Decimal(0)
     assert stored_value.balance(db, customer).total == Decimal("300.00")
+
+
+def test_points_that_paid_a_receipt_come_back_as_it_is_refunded_once(
+    db: Database, stores: tuple[int, int]
+) -> None:
+    _programme(db, "0")  # no points earned: only the payment moves the balance
+    customer = make_customer(db, phone="+8613812345678")
+    ledger.earn(db, customer, 1000, source_type="adjustment", source_id=None,
+                expires_on=date(2030, 6, 30), reason="gift", explanation={},
+                idempotency_key=None)  # fmt: skip
+    ledger.redeem(db, customer, 301, reason="pays O-1", idempotency_key="p",
+                  actor_id=None, source_type=ledger.ORDER_PAYMENT, source_id="O-1")  # fmt: skip
+    purchase, _, _ = _purchase(db, stores[0])  # 1380.00: 1280 tea + 100 cups
+    assert ledger.balance(db, customer) == 699
+    cup = _return(db, purchase, "R-1", (2, "3"))  # 100 of 1380 refunded: floor(301 × 100/1380)
+    assert (cup.points_restored, cup.balance) == (21, 720)
+    again = _return(db, purchase, "R-1", (2, "3"))
+    assert again.replayed and again.points_restored == 21 and ledger.balance(db, customer) == 720
+    rest = _return(db, purchase, "R-2", (1, "2"))  # all of it refunded: every point is back
+    assert (rest.points_restored, ledger.balance(db, customer)) == (280, 1000)
+    lots = ledger.lots(db, customer)
+    assert {lot.expires_on for lot in lots if lot.kind == Kind.EARN} == {date(2030, 6, 30)}
+    assert ledger.check_balances(db) == []

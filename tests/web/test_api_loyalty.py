@@ -278,3 +278,25 @@ def test_200_concurrent_redemptions_through_the_api(
     assert ledger.balance(db, customer) == 0
     assert ledger.check_balances(db) == []
     assert _entries(db, customer, Kind.REDEEM) == 100
+
+
+def test_points_that_paid_a_receipt_come_back_with_its_return(
+    app: FastAPI, db: Database, accounts: dict[str, Account]
+) -> None:
+    client = _client(app, db, accounts["manager"], "purchases:write", "points:redeem")
+    purchase, customer = _sale(client)  # earns 1380 points
+    paid = client.post(f"/api/v1/customers/{customer}/points/redeem",
+                       json={"points": 500, "reason": "pays POS1-0001",
+                             "external_order_id": RECEIPT["external_order_id"]},
+                       headers={"Idempotency-Key": "pay-1"})  # fmt: skip
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["balance"] == 880
+    whole = {"external_return_id": "R-all",
+             "lines": [{"line_no": 1, "quantity": 2}, {"line_no": 2, "quantity": 3}]}  # fmt: skip
+    done = client.post(f"/api/v1/purchases/{purchase}/returns", json=whole)
+    assert done.status_code == 201, done.text
+    points = done.json()["points"]
+    # the 1380 earned are taken back (from what is left: 880, so 500 are owed) and the 500
+    # that paid the receipt come back: the customer ends where they began
+    assert (points["reversed"], points["restored"], points["balance"]) == (1380, 500, 0)
+    assert ledger.balance(db, customer) == 0 and ledger.check_balances(db) == []

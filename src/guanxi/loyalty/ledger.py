@@ -78,6 +78,8 @@ RETURN_LINE = "return_line"
 RETURN_LINE_KEY = "return-line:"  # + the return line's id: a reversal's source_id and key
 EXPIRY_RUN = "expiry_run"
 REDEMPTION = "redemption"
+ORDER_PAYMENT = "order_payment"  # a redemption that paid (part of) a receipt: source_id = its id
+PAYMENT_RESTORED = "payment_restored"  # points that paid a returned receipt, given back
 ADJUSTMENT = "adjustment"
 
 
@@ -198,6 +200,7 @@ def earn(
     explanation: dict[str, Any] | None,
     idempotency_key: str | None,
     actor_id: int | None = None,
+    related_entry_id: int | None = None,
 ) -> Posting:
     """Credit ``points`` as a new lot expiring after ``expires_on`` (None: never).
 
@@ -221,6 +224,7 @@ def earn(
             session, customer_id, Kind.EARN, points, balance, expires_on=expires_on,
             reason=reason, actor_staff_id=actor_id, source_type=source_type, source_id=src,
             idempotency_key=idempotency_key, request_digest=digest, explanation=explained,
+            related_entry_id=related_entry_id,
         )  # fmt: skip
         if balance >= 0:  # no claw-back is owed (a debt is exactly a negative balance)
             return Posting(_entry(entry), entry.balance_after, ())
@@ -264,6 +268,57 @@ def redeem(
         return _posting(session, entry)
 
     return _post(target, idempotency_key, digest, post)
+
+
+def restore_paid(
+    session: Session,
+    customer_id: int,
+    order_ref: str,
+    refunded: Fraction,
+    *,
+    key_prefix: str,
+    reason: str | None = None,
+) -> int:
+    """Give back the points that paid receipt ``order_ref`` as far as the receipt is refunded:
+    ``refunded`` is the share of it refunded so far, this return included (1: all of it).
+    Each redemption that paid it (``source_type`` ORDER_PAYMENT) is restored up to
+    floor(points × refunded) in total, so a full refund restores every point exactly once and
+    a retry restores nothing. A restored lot expires when the latest lot it drew on did (never,
+    if one never expires). Runs in the caller's session; returns the points restored now."""
+    paid = session.execute(
+        select(PointsEntry).where(
+            PointsEntry.customer_id == customer_id, PointsEntry.kind == Kind.REDEEM,
+            PointsEntry.source_type == ORDER_PAYMENT, PointsEntry.source_id == order_ref,
+        ).order_by(PointsEntry.id)
+    ).scalars().all()  # fmt: skip
+    restored_now = 0
+    for debit in paid:
+        before = session.scalar(
+            select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
+                PointsEntry.related_entry_id == debit.id,
+                PointsEntry.source_type == PAYMENT_RESTORED,
+            )
+        )
+        due = math.floor(-debit.points * min(refunded, Fraction(1))) - int(before or 0)
+        if due <= 0:
+            continue
+        earn(session, customer_id, due, source_type=PAYMENT_RESTORED, source_id=order_ref,
+             expires_on=_latest_expiry(session, debit.id), reason=reason, explanation={},
+             idempotency_key=f"{key_prefix}{debit.id}", related_entry_id=debit.id)  # fmt: skip
+        restored_now += due
+    return restored_now
+
+
+def _latest_expiry(session: Session, debit_id: int) -> date | None:
+    """The latest expiry of the lots a debit drew on (None: one of them never expires)."""
+    dates = session.execute(
+        select(PointsEntry.expires_on)
+        .join(PointsAllocation, PointsAllocation.lot_entry_id == PointsEntry.id)
+        .where(PointsAllocation.debit_entry_id == debit_id)
+    ).scalars().all()  # fmt: skip
+    if not dates or any(d is None for d in dates):
+        return None
+    return max(d for d in dates if d is not None)
 
 
 def adjust(

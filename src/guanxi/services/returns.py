@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from guanxi.domain.purchases import PaymentMethod
@@ -49,6 +50,7 @@ from guanxi.storage.models import (
 )
 
 CENT = Decimal("0.01")
+PAID_KEY = "return-paid:"  # + the return's id + ':' + the redemption's id: one per redemption
 CARD_KEY = "return-card:"  # + the return's id + ':' + the spend's id: one give-back per spend
 
 
@@ -120,6 +122,7 @@ class RecordedReturn:
     flagged: bool
     replayed: bool
     stored_value_returned: Decimal = Decimal(0)  # put back on the card that paid the order
+    points_restored: int = 0  # points that paid the order, given back
 
 
 def record_return(
@@ -161,8 +164,25 @@ def record_return(
             return _result(session, purchase, existing, store, replayed=True)
         ret = _insert(session, purchase, data, lines, at, return_id, now)
         _reverse_points(session, purchase, store, ret, lines)
+        _restore_points_paid(session, purchase, ret)
         _give_back_card_money(session, purchase, ret)
         return _result(session, purchase, ret, store, replayed=False)
+
+
+def _restore_points_paid(session: Session, purchase: Purchase, ret: PurchaseReturn) -> None:
+    """Points that paid the receipt come back as far as the receipt is refunded so far."""
+    if purchase.customer_id is None:
+        return
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(PurchaseReturn.refund_amount), 0)).where(
+            PurchaseReturn.purchase_id == purchase.id
+        )
+    )
+    total = purchase.total_amount
+    share = Fraction(1) if total <= 0 else Fraction(Decimal(refunded or 0)) / Fraction(total)
+    ledger.restore_paid(session, purchase.customer_id, purchase.external_order_id, share,
+                        key_prefix=f"{PAID_KEY}{ret.id}:",
+                        reason=f"return {ret.external_return_id}")  # fmt: skip
 
 
 def _give_back_card_money(session: Session, purchase: Purchase, ret: PurchaseReturn) -> None:
@@ -378,8 +398,9 @@ def _result(
             -e.points if e is not None else 0, e.id if e is not None else None,
             bool(e is not None and e.flagged),
         ))  # fmt: skip
-    if entries:
-        balance = max(entries.values(), key=lambda e: e.id).balance_after
+    restored = _restored_entries(session, ret)
+    if entries or restored:
+        balance = max([*entries.values(), *restored], key=lambda e: e.id).balance_after
     else:
         cached = session.execute(
             select(PointsBalance.points).where(PointsBalance.customer_id == purchase.customer_id)
@@ -397,7 +418,18 @@ def _result(
         any(v.flagged for v in views),
         replayed,
         _card_money_given_back(session, purchase, ret),
+        sum(e.points for e in restored),
     )
+
+
+def _restored_entries(session: Session, ret: PurchaseReturn) -> list[PointsEntry]:
+    """The entries that gave back points that paid the receipt, for this return."""
+    return list(session.scalars(
+        select(PointsEntry).where(
+            PointsEntry.source_type == ledger.PAYMENT_RESTORED,
+            PointsEntry.idempotency_key.startswith(f"{PAID_KEY}{ret.id}:", autoescape=True),
+        )
+    ))  # fmt: skip
 
 
 def _card_money_given_back(session: Session, purchase: Purchase, ret: PurchaseReturn) -> Decimal:

@@ -44,8 +44,8 @@ def return_out(result: RecordedReturn) -> ReturnOut:
     lines = [ReturnLineOut(line_no=x.line_no, sku=x.sku, quantity=x.quantity, amount=x.amount,
                            points_reversed=x.points_reversed, flagged=x.flagged)
              for x in r.lines]  # fmt: skip
-    points = ReturnPointsOut(reversed=result.points_reversed, balance=result.balance,
-                             flagged=result.flagged)  # fmt: skip
+    points = ReturnPointsOut(reversed=result.points_reversed, restored=result.points_restored,
+                             balance=result.balance, flagged=result.flagged)  # fmt: skip
     return ReturnOut(id=r.id, purchase_id=r.purchase_id, customer_id=r.customer_id,
                      external_return_id=r.external_return_id, returned_at=r.returned_at,
                      reason=r.reason, refund_amount=r.refund_amount, created_at=r.created_at,
@@ -159,9 +159,12 @@ def redeem(
     plain = idempotency_key(key)
     _visible(request, caller, customer_id)
     db = web_context(request).db
+    paying = body.external_order_id
     posted = ledger.redeem(db, customer_id, body.points, reason=body.reason,
                            idempotency_key=f"api:{caller.staff_id}:{plain}",
-                           actor_id=caller.staff_id)  # fmt: skip
+                           actor_id=caller.staff_id,
+                           source_type=ledger.ORDER_PAYMENT if paying else ledger.REDEMPTION,
+                           source_id=paying)  # fmt: skip
     entry = posted.entry
     assert entry is not None  # a redemption always posts an entry
     if posted.replayed:

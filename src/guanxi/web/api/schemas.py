@@ -442,6 +442,7 @@ class ReturnPointsOut(BaseModel):
     """The points the return took back and the customer's balance after them."""
 
     reversed: int
+    restored: int = Field(0, description="Points that paid the receipt, given back.")
     balance: int = Field(description="Negative when spent points were clawed back.")
     flagged: bool
 
@@ -508,6 +509,10 @@ class RedeemIn(Strict):
 
     points: int = Field(gt=0, le=100_000_000, examples=[500])
     reason: str = Field(min_length=1, max_length=200, examples=["gift: tea cup"])
+    external_order_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="The receipt these points pay (part of): a return of it gives them back.",
+    )  # fmt: skip
 
 
 class RedemptionOut(BaseModel):
