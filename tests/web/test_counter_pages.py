@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,6 +20,7 @@ from guanxi.loyalty import stored_value as sv
 from guanxi.loyalty.accrual import Programme, save_programme
 from guanxi.loyalty.rules import EarningProgram
 from guanxi.loyalty.tiers import Tier
+from guanxi.services.counter import form_time
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
@@ -121,7 +123,11 @@ def test_a_purchase_sent_twice_accrues_points_once(
 ) -> None:
     client, csrf = client_for("clerk")
     cid = shop["wang"]
-    sale = {"csrf_token": csrf, "receipt": "R-1001", "amount": "1,200.50"}
+    page = soup(client.get(f"/counter/{cid}").text)  # the form says when it was opened
+    opened = page.select_one('[data-testid="sale-form"] input[name="at"]')
+    assert opened is not None and form_time(str(opened["value"])) is not None
+    sale = {"csrf_token": csrf, "receipt": "R-1001", "amount": "1,200.50",
+            "at": str(opened["value"])}  # fmt: skip
     first = client.post(f"/counter/{cid}/purchase", data=sale, follow_redirects=False)
     second = client.post(f"/counter/{cid}/purchase", data=sale, follow_redirects=False)
     assert first.status_code == second.status_code == 303, second.text
@@ -147,6 +153,21 @@ def client_store(db: Database, code: str) -> int:
 
     with db.read() as s:
         return int(s.execute(select(Store.id).where(Store.code == code)).scalar_one())
+
+
+def test_a_receipt_recorded_before_from_another_form_is_refused(
+    db: Database, client_for: Factory, shop: dict[str, int]
+) -> None:
+    client, csrf = client_for("clerk")
+    cid = shop["wang"]
+    earlier = (datetime.now(UTC) - timedelta(hours=3)).isoformat(timespec="seconds")
+    data = {"csrf_token": csrf, "receipt": "R-8", "amount": "50", "at": earlier}
+    assert client.post(f"/counter/{cid}/purchase", data=data).status_code == 200
+    # the same receipt number and amount typed again later, in a new form: not a double send
+    again = english(client).post(f"/counter/{cid}/purchase", data={**data, "at": ""})
+    assert again.status_code == 422
+    assert "recorded before" in text_of(soup(again.text), "error-receipt")
+    assert ledger.balance(db, cid) == 50
 
 
 def test_a_receipt_reused_with_another_amount_is_refused(

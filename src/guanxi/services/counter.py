@@ -6,10 +6,10 @@ masked, since the screen faces the shop floor.
 
 ``record_sale`` records a one-line purchase (receipt number, amount, optional category) through
 ``record_purchase``, so points accrue and the tier is evaluated in the purchase's transaction.
-A purchase is unique per store and receipt number, so a form sent twice records once; the
-second send (a few seconds later) would differ in its time, so when the receipt is already
-stored the sale is retried with the stored time: the same receipt, customer and amount then
-replay the stored purchase and its points, and a different amount or customer is a Conflict.
+A purchase is unique per store and receipt number. The form carries the moment it was opened
+(``at``), which is the sale's time, so a form sent twice is the same request and
+``record_purchase`` replays the stored purchase and its points; the same receipt number sent
+from another form (another time, amount or customer) is a Conflict.
 
 The line's product is ``counter`` (or ``counter:<category>``, so category multipliers apply),
 created on first use.
@@ -22,8 +22,8 @@ back what such an action did, for the page shown after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -37,7 +37,6 @@ from guanxi.services.customers import search_customers
 from guanxi.services.purchases import (
     CustomerRef,
     LineInput,
-    OrderConflict,
     PurchaseInput,
     Recorded,
     record_purchase,
@@ -115,6 +114,7 @@ class Sale:
     receipt: str
     amount: Decimal
     category: str | None = None
+    at: datetime | None = None  # when the form was opened: the sale's time (None: now)
 
     @property
     def sku(self) -> str:
@@ -131,7 +131,7 @@ def record_sale(
     now: datetime | None = None,
 ) -> Recorded:
     """Record ``sale`` for the customer in ``store_id`` (see the module docstring)."""
-    at = now or datetime.now(UTC)
+    at = sale.at or now or datetime.now(UTC)
     data = PurchaseInput(
         external_order_id=sale.receipt,
         customer=CustomerRef(id=customer_id),
@@ -140,15 +140,28 @@ def record_sale(
                          name=f"Counter sale ({sale.category})" if sale.category else None),),
         store_id=store_id,
     )  # fmt: skip
+    return record_purchase(db, data, store_scope=scope, now=now)
+
+
+FORM_AGE = timedelta(days=1)  # a form older than this records the sale at "now"
+
+
+def form_time(text: str, now: datetime | None = None) -> datetime | None:
+    """The sale form's hidden ``at`` (when it was opened, ISO 8601 with offset) if it is a
+    plausible sale time (the last day, not in the future); None: record it at "now"."""
+    now = now or datetime.now(UTC)
     try:
-        return record_purchase(db, data, store_scope=scope, now=at)
-    except OrderConflict as conflict:
-        with db.read() as session:
-            stored = session.get(Purchase, conflict.purchase_id)
-            stored_at = None if stored is None else stored.purchased_at
-        if stored_at is None or stored_at == data.purchased_at:
-            raise
-        return record_purchase(db, replace(data, purchased_at=stored_at), store_scope=scope, now=at)
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if at.tzinfo is None or not now - FORM_AGE <= at <= now:
+        return None
+    return at
+
+
+def now_text() -> str:
+    """This moment as the sale form carries it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ from guanxi.services.counter import (
     coupon_basket,
     coupon_use,
     find_for_counter,
+    form_time,
+    now_text,
     record_sale,
     redemption,
     sale_result,
@@ -73,6 +75,7 @@ class SaleDraft:
     amount: str = ""
     category: str = ""
     store: str = ""
+    at: str = field(default_factory=now_text)  # when the form was opened: the sale's time
 
 
 @dataclass
@@ -302,7 +305,7 @@ def _check_sale(
         errors["store"] = _("Pick the store where the sale is made.")
     if errors or amount is None:
         return None, store, errors
-    return Sale(draft.receipt, amount, draft.category or None), store, errors
+    return Sale(draft.receipt, amount, draft.category or None, form_time(draft.at)), store, errors
 
 
 @router.post("/counter/{customer_id}/purchase", include_in_schema=False)
@@ -313,12 +316,15 @@ def counter_purchase(
     amount: Annotated[str, Form()] = "",
     category: Annotated[str, Form()] = "",
     store: Annotated[str, Form()] = "",
+    at: Annotated[str, Form()] = "",
     viewer: Viewer = requires(Permission.PURCHASES_CREATE),
 ) -> Response:
     """Record a sale for the customer (points accrue, the tier is evaluated); then the
-    customer's counter page shows what it earned, or the form with what is wrong."""
+    customer's counter page shows what it earned, or the form with what is wrong. The form's
+    ``at`` (when it was opened) is the sale's time, so a form sent twice records once."""
     _visible(request, viewer, customer_id)
-    draft = SaleDraft(receipt.strip(), amount.strip(), category.strip(), store.strip())
+    draft = SaleDraft(receipt.strip(), amount.strip(), category.strip(), store.strip(),
+                      at if form_time(at) else now_text())  # fmt: skip
     sale, store_id, errors = _check_sale(request, viewer, draft)
     if sale is not None and store_id is not None:
         try:
