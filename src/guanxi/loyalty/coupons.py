@@ -29,7 +29,6 @@ raises ``IdempotencyConflict``. ``(coupon, order_ref)`` is unique: one order use
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import secrets
@@ -47,7 +46,6 @@ from guanxi.domain.access import Permission, is_allowed
 from guanxi.domain.staff import Role
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from guanxi.loyalty.ledger import IdempotencyConflict
 from guanxi.services import audit
 from guanxi.services.segments import segment_member_ids
 from guanxi.services.staff import StaffMember
@@ -62,7 +60,7 @@ from guanxi.storage.models import (
     PurchaseLine,
     Store,
 )
-from guanxi.storage.once import run_once
+from guanxi.storage.once import request_digest, run_once, stored_for_key
 
 DbOrSession = Database | Session
 T = TypeVar("T")
@@ -536,7 +534,9 @@ def redeem(
     if not order_ref or not order_ref.strip() or len(order_ref) > 64:
         raise InvalidInput("a coupon redemption needs the order's id (up to 64 characters)")
     norm = normalise(code)
-    digest = _digest(code=norm, basket=basket.as_json(), order_ref=order_ref)
+    digest = request_digest(
+        "redeem_coupon", code=norm, basket=basket.as_json(), order_ref=order_ref
+    )
 
     def post(session: Session) -> Redemption:
         verdict, coupon = _validate(session, norm, basket, now or _now(), lock=True)
@@ -679,16 +679,10 @@ def _not_redeemed_for(session: Session, coupon: Coupon, order_ref: str) -> None:
 
 
 def _replay(session: Session, key: str, digest: str) -> Redemption | None:
-    row = session.execute(
-        select(CouponRedemption).where(CouponRedemption.idempotency_key == key)
-    ).scalar_one_or_none()
+    row = stored_for_key(session, CouponRedemption, key, digest, lambda r: (
+        f"coupon redemption {r.id} for order {r.order_ref}"))  # fmt: skip
     if row is None:
         return None
-    if row.request_digest != digest:
-        raise IdempotencyConflict(
-            f"idempotency key {key!r} was used before for another request (coupon redemption "
-            f"{row.id} for order {row.order_ref}): use a new key for a new request"
-        )
     code = session.execute(select(Coupon.code).where(Coupon.id == row.coupon_id)).scalar_one()
     return _redemption(row, code, replayed=True)
 
@@ -822,8 +816,3 @@ def _json(campaign: Campaign) -> dict[str, Any]:
     loaded = json.loads(json.dumps(campaign.__dict__, default=str))
     assert isinstance(loaded, dict)
     return loaded
-
-
-def _digest(**fields: Any) -> str:
-    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -36,7 +36,6 @@ the stored result.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -58,7 +57,8 @@ from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, PointsAllocation, PointsBalance, PointsEntry
-from guanxi.storage.once import run_once
+from guanxi.storage.once import IdempotencyConflict as IdempotencyConflict
+from guanxi.storage.once import request_digest, run_once, stored_for_key
 
 DbOrSession = Database | Session
 
@@ -90,10 +90,6 @@ class InsufficientPoints(Conflict):
         super().__init__(f"insufficient points: balance {balance}, asked {asked}")
         self.balance = balance
         self.asked = asked
-
-
-class IdempotencyConflict(Conflict):
-    """An idempotency key was used before for a different request."""
 
 
 class LedgerInconsistent(GuanxiError):
@@ -211,7 +207,7 @@ def earn(
         raise InvalidInput(f"expires_on must be a date or None, not {expires_on!r}")
     explained = _json(explanation or {})
     src = None if source_id is None else str(source_id)
-    digest = _digest(
+    digest = request_digest(
         "earn", customer_id=customer_id, points=points, source_type=source_type, source_id=src,
         expires_on=expires_on, reason=reason, explanation=explained,
     )  # fmt: skip
@@ -248,7 +244,7 @@ def redeem(
     """Spend ``points``, soonest-expiring lots first; InsufficientPoints if the balance is short."""
     _positive(points, "redeem")
     src = None if source_id is None else str(source_id)
-    digest = _digest(
+    digest = request_digest(
         "redeem", customer_id=customer_id, points=points, reason=reason,
         source_type=source_type, source_id=src,
     )  # fmt: skip
@@ -344,7 +340,7 @@ def adjust(
     if isinstance(points, bool) or not isinstance(points, int) or points == 0:
         raise InvalidInput(f"an adjustment is a whole, non-zero number of points, not {points!r}")
     reason = reason.strip()
-    digest = _digest("adjust", customer_id=customer_id, points=points, reason=reason)
+    digest = request_digest("adjust", customer_id=customer_id, points=points, reason=reason)
 
     def post(session: Session) -> Posting:
         balance = _lock(session, customer_id)
@@ -398,7 +394,7 @@ def reverse_for_return(
             f"returned_value {returned} must be between 0 and the original value {original}"
         )
     src = str(source_id)
-    digest = _digest(
+    digest = request_digest(
         "reverse", customer_id=customer_id, earned_entry_id=earned_entry_id,
         returned_value=str(returned), original_value=str(original), source_id=src, reason=reason,
     )  # fmt: skip
@@ -648,19 +644,10 @@ def _post(
 
 
 def _replay(session: Session, key: str | None, digest: str) -> Posting | None:
-    if key is None:
-        return None
-    row = session.execute(
-        select(PointsEntry).where(PointsEntry.idempotency_key == key)
-    ).scalar_one_or_none()
+    row = stored_for_key(session, PointsEntry, key, digest, lambda r: (
+        f"entry {r.id}: {r.kind} of {r.points} points for customer {r.customer_id}"))  # fmt: skip
     if row is None:
         return None
-    if row.request_digest != digest:
-        raise IdempotencyConflict(
-            f"idempotency key {key!r} was used before for another request (entry {row.id}: "
-            f"{row.kind} of {row.points} points for customer {row.customer_id}): "
-            "use a new key for a new request"
-        )
     return _posting(session, row, replayed=True)
 
 
@@ -826,8 +813,3 @@ def _json(value: dict[str, Any]) -> dict[str, Any]:
     loaded = json.loads(json.dumps(value, default=str))
     assert isinstance(loaded, dict)
     return loaded
-
-
-def _digest(op: str, **fields: Any) -> str:
-    text = json.dumps({"op": op, **fields}, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()

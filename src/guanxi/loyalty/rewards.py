@@ -46,8 +46,7 @@ from guanxi.domain.staff import Role
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.loyalty import coupons, ledger
-from guanxi.loyalty.ledger import IdempotencyConflict, InsufficientPoints
-from guanxi.loyalty.ledger import _digest as request_digest  # one digest format for keys
+from guanxi.loyalty.ledger import InsufficientPoints
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
@@ -60,7 +59,7 @@ from guanxi.storage.models import (
     RewardRedemption,
     Store,
 )
-from guanxi.storage.once import run_once
+from guanxi.storage.once import IdempotencyConflict, request_digest, run_once, stored_for_key
 
 DbOrSession = Database | Session
 T = TypeVar("T")
@@ -452,17 +451,10 @@ def _lock_reward(session: Session, reward_id: int) -> Reward:
 
 
 def _replay(session: Session, key: str, digest: str) -> Redemption | None:
-    row = session.scalars(
-        select(RewardRedemption).where(RewardRedemption.idempotency_key == key)
-    ).one_or_none()
+    row = stored_for_key(session, RewardRedemption, key, digest, lambda r: (
+        f"redemption {r.id}: reward {r.reward_id} for customer {r.customer_id}"))  # fmt: skip
     if row is None:
         return None
-    if row.request_digest != digest:
-        raise IdempotencyConflict(
-            f"idempotency key {key!r} was used before for another request (redemption "
-            f"{row.id}: reward {row.reward_id} for customer {row.customer_id}): use a new key "
-            "for a new request"
-        )
     return _redemption(session, row, replayed=True)
 
 

@@ -39,8 +39,6 @@ same key for another customer) fails on the unique key and is answered from the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,12 +53,11 @@ from sqlalchemy.orm import Session
 
 from guanxi.domain.staff import Role
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from guanxi.loyalty.ledger import IdempotencyConflict
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, StoredValueBalance, StoredValueEntry, StoredValueRule
-from guanxi.storage.once import run_once
+from guanxi.storage.once import IdempotencyConflict, request_digest, run_once, stored_for_key
 
 __all__ = [
     "Balance", "BonusRule", "Entry", "IdempotencyConflict", "InsufficientBalance", "Kind",
@@ -283,7 +280,7 @@ def top_up(
             f"payment method {payment_method!r} is not one of {', '.join(TOP_UP_METHODS)}"
         )
     ref = _reference(reference)
-    digest = _digest("top_up", customer_id=customer_id, amount=str(paid),
+    digest = request_digest("top_up", customer_id=customer_id, amount=str(paid),
                      payment_method=payment_method, reference=ref)  # fmt: skip
 
     def post(session: Session) -> Posting:
@@ -316,7 +313,7 @@ def spend(
     the module docstring); InsufficientBalance when the card holds less."""
     asked = _amount(amount, "a spend")
     ref = _reference(reference)
-    digest = _digest("spend", customer_id=customer_id, amount=str(asked), reference=ref,
+    digest = request_digest("spend", customer_id=customer_id, amount=str(asked), reference=ref,
                      reason=reason)  # fmt: skip
 
     def post(session: Session) -> Posting:
@@ -361,7 +358,7 @@ def reverse_spend(
     returned purchase paid by card, in the proportions the spend took paid and bonus money."""
     asked = None if amount is None else _amount(amount, "a spend reversal")
     ref = _reference(reference)
-    digest = _digest("reverse", customer_id=customer_id, spend=spend_entry_id,
+    digest = request_digest("reverse", customer_id=customer_id, spend=spend_entry_id,
                      amount=None if asked is None else str(asked), reference=ref,
                      reason=reason)  # fmt: skip
 
@@ -442,7 +439,7 @@ def refund(
     _manager(actor, "refund stored value")
     why = _reason(reason, "a refund")
     asked = None if amount is None else _amount(amount, "a refund")
-    digest = _digest("refund", customer_id=customer_id, reason=why,
+    digest = request_digest("refund", customer_id=customer_id, reason=why,
                      amount=None if asked is None else str(asked),
                      payment_method=payment_method)  # fmt: skip
 
@@ -500,7 +497,7 @@ def adjust(
     change = Balance(_signed(paid, "paid"), _signed(bonus, "bonus"))
     if change.paid == 0 and change.bonus == 0:
         raise InvalidInput("an adjustment changes the paid or the bonus money: both are 0")
-    digest = _digest("adjust", customer_id=customer_id, paid=str(change.paid),
+    digest = request_digest("adjust", customer_id=customer_id, paid=str(change.paid),
                      bonus=str(change.bonus), reason=why)  # fmt: skip
 
     def post(session: Session) -> Posting:
@@ -602,19 +599,11 @@ def _post(
 
 
 def _replay(session: Session, key: str | None, digest: str) -> Posting | None:
-    if key is None:
-        return None
-    row = session.execute(
-        select(StoredValueEntry).where(StoredValueEntry.idempotency_key == key)
-    ).scalar_one_or_none()
+    row = stored_for_key(session, StoredValueEntry, key, digest, lambda r: (
+        f"stored-value entry {r.id}: {r.kind} of {r.paid + r.bonus} for customer "
+        f"{r.customer_id}"))  # fmt: skip
     if row is None:
         return None
-    if row.request_digest != digest:
-        raise IdempotencyConflict(
-            f"idempotency key {key!r} was used before for another request (stored-value entry "
-            f"{row.id}: {row.kind} of {row.paid + row.bonus} for customer {row.customer_id}): "
-            "use a new key for a new request"
-        )
     with_it = session.execute(
         select(StoredValueEntry)
         .where(StoredValueEntry.related_entry_id == row.id,
@@ -752,8 +741,3 @@ def _amount(value: Decimal | int, name: str) -> Decimal:
 
 def _signed(value: Decimal | int, name: str) -> Decimal:
     return _decimal(value, f"the {name} change")
-
-
-def _digest(op: str, **fields: Any) -> str:
-    text = json.dumps({"op": op, **fields}, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
