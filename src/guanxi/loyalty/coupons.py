@@ -569,31 +569,57 @@ def applicable_coupons(
     db: Database, customer_id: int, basket: Basket, *, now: datetime | None = None
 ) -> list[Verdict]:
     """The customer's own coupons that ``basket`` qualifies for, biggest discount first."""
-    basket = Basket(basket.store_id, basket.lines, customer_id)
     with db.read() as session:
-        codes = session.execute(
-            select(Coupon.code)
-            .where(Coupon.customer_id == customer_id, Coupon.status == Status.ACTIVE.value)
-            .order_by(Coupon.id)
-        ).scalars().all()  # fmt: skip
-        verdicts = [_validate(session, c, basket, now or _now(), lock=False)[0] for c in codes]
-    return sorted((v for v in verdicts if v.valid), key=lambda v: (-v.discount, v.code))
+        return _applicable(session, _held(session, customer_id), customer_id, basket, now)
+
+
+def applicable_to_purchase(
+    db: Database, purchase_id: int, customer_id: int, *, now: datetime | None = None
+) -> list[Verdict]:
+    """``applicable_coupons`` for a recorded purchase's basket, in one read; the basket is
+    read only when the customer holds a coupon (most do not: one query for the POS answer)."""
+    with db.read() as session:
+        held = _held(session, customer_id)
+        if not held:
+            return []
+        return _applicable(session, held, customer_id, _basket_of(session, purchase_id), now)
 
 
 def purchase_basket(db: Database, purchase_id: int) -> Basket:
     """The basket of a recorded purchase: its store, customer, and lines with categories."""
     with db.read() as session:
-        purchase = session.get(Purchase, purchase_id)
-        if purchase is None:
-            raise NotFound(f"purchase {purchase_id} does not exist")
-        rows = session.execute(
-            select(PurchaseLine.amount, Product.category)
-            .join(Product, Product.id == PurchaseLine.product_id)
-            .where(PurchaseLine.purchase_id == purchase_id)
-            .order_by(PurchaseLine.line_no)
-        ).all()  # fmt: skip
-        lines = tuple(Line(amount, category) for amount, category in rows)
-        return Basket(purchase.store_id, lines, purchase.customer_id)
+        return _basket_of(session, purchase_id)
+
+
+def _held(session: Session, customer_id: int) -> list[str]:
+    """The codes of the customer's own active coupons, oldest first."""
+    return list(session.execute(
+        select(Coupon.code)
+        .where(Coupon.customer_id == customer_id, Coupon.status == Status.ACTIVE.value)
+        .order_by(Coupon.id)
+    ).scalars())  # fmt: skip
+
+
+def _applicable(
+    session: Session, codes: list[str], customer_id: int, basket: Basket, now: datetime | None
+) -> list[Verdict]:
+    basket = Basket(basket.store_id, basket.lines, customer_id)
+    verdicts = [_validate(session, c, basket, now or _now(), lock=False)[0] for c in codes]
+    return sorted((v for v in verdicts if v.valid), key=lambda v: (-v.discount, v.code))
+
+
+def _basket_of(session: Session, purchase_id: int) -> Basket:
+    purchase = session.get(Purchase, purchase_id)
+    if purchase is None:
+        raise NotFound(f"purchase {purchase_id} does not exist")
+    rows = session.execute(
+        select(PurchaseLine.amount, Product.category)
+        .join(Product, Product.id == PurchaseLine.product_id)
+        .where(PurchaseLine.purchase_id == purchase_id)
+        .order_by(PurchaseLine.line_no)
+    ).all()  # fmt: skip
+    lines = tuple(Line(amount, category) for amount, category in rows)
+    return Basket(purchase.store_id, lines, purchase.customer_id)
 
 
 def _validate(

@@ -192,8 +192,7 @@ def customer_coupons(
 
 def applicable_out(db: Database, view: PurchaseView) -> list[ApplicableCouponOut]:
     """The purchase's customer's own coupons that its basket qualifies for (POS response)."""
-    basket = coupons.purchase_basket(db, view.id)
     return [
         ApplicableCouponOut(code=v.code, campaign=v.campaign or "", discount=v.discount)
-        for v in coupons.applicable_coupons(db, view.customer_id, basket)
+        for v in coupons.applicable_to_purchase(db, view.id, view.customer_id)
     ]
