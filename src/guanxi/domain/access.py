@@ -30,6 +30,8 @@ class Permission(StrEnum):
     LOYALTY_MANAGE = "loyalty.manage"  # the points programme; waive claw-backs (owner only)
     COUPONS_ISSUE = "coupons.issue"  # issue coupons to a customer or a segment (managers)
     STORED_VALUE_REFUND = "stored_value.refund"  # refund a stored-value card's paid money
+    CARE_MANAGE = "care.manage"  # follow-up plans, observed occasions, message templates
+    CAMPAIGNS_SEND = "campaigns.send"  # build, dry-run and queue bulk messages (audited)
 
 
 _CLERK = frozenset({
@@ -39,7 +41,7 @@ _CLERK = frozenset({
 _MANAGER = _CLERK | {
     Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT, Permission.ANALYTICS_VIEW,
     Permission.SEGMENTS_MANAGE, Permission.POINTS_ADJUST, Permission.COUPONS_ISSUE,
-    Permission.STORED_VALUE_REFUND,
+    Permission.STORED_VALUE_REFUND, Permission.CARE_MANAGE, Permission.CAMPAIGNS_SEND,
 }  # fmt: skip
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -46,6 +46,17 @@ class Action:
     STORED_VALUE_REFUNDED = "stored_value.refunded"
     STORED_VALUE_ADJUSTED = "stored_value.adjusted"
     STORED_VALUE_RULES_CHANGED = "stored_value.rules_changed"
+    OCCASIONS_CHANGED = "care.occasions_changed"
+    FOLLOWUP_PLAN_SAVED = "care.followup_plan_saved"
+    TASK_OUTCOME_LOGGED = "care.task_outcome"
+    COMMITMENT_SAVED = "care.commitment_saved"
+    COMMITMENT_CLOSED = "care.commitment_closed"
+    TEMPLATE_SAVED = "care.template_saved"
+    CAMPAIGN_SAVED = "campaign.saved"
+    CAMPAIGN_QUEUED = "campaign.queued"
+    CAMPAIGN_CANCELLED = "campaign.cancelled"
+    MESSAGES_EXPORTED = "messages.exported"  # an SMS CSV for a gateway: personal data leaves
+    MESSAGE_RETRIED = "message.retried"
 
 
 def record(

@@ -828,3 +828,229 @@ class ApiIdempotencyKey(Base):
     body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- Proactive care (migration 0014): occasions, follow-ups, commitments, messages ---
+
+
+class OccasionSetting(Base):
+    """Whether the shop observes one occasion (a festival key such as ``mid_autumn``, or
+    ``birthday`` / ``anniversary``) and how many days ahead it lands on the agenda."""
+
+    __tablename__ = "occasion_setting"
+
+    occasion: Mapped[str] = mapped_column(String(32), primary_key=True)
+    observed: Mapped[bool] = mapped_column(Boolean, default=True)
+    lead_days: Mapped[int] = mapped_column(SmallInteger, default=3)
+    # When set, ``guanxi daily`` queues this template to each consenting customer on the day
+    # (at most once per customer, occasion and year); when None the occasion makes agenda items.
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("message_template.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AppSetting(Base):
+    """One shop-wide value kept in the database (e.g. the generated secret that signs
+    unsubscribe links, so links keep working across restarts without configuration)."""
+
+    __tablename__ = "app_setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class FollowupPlan(Base):
+    """A follow-up rule (回访计划): ``days_after`` a purchase (in ``category``, or any when
+    None) the customer's account owner contacts them to do ``action``."""
+
+    __tablename__ = "followup_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(String(64))
+    days_after: Mapped[int] = mapped_column(SmallInteger)
+    action: Mapped[str] = mapped_column(Text)
+    skip_holidays: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Commitment(Base):
+    """A promise made to a customer (承诺), due on a business date; kept, broken or cancelled.
+
+    ``fulfilled_on`` is the business date it was kept, so "kept on time" is
+    ``fulfilled_on <= due_on``.
+    """
+
+    __tablename__ = "commitment"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'kept', 'broken', 'cancelled')", name="status_known"),
+        Index("ix_commitment_owner_staff_id_status_due_on", "owner_staff_id", "status", "due_on"),
+        Index("ix_commitment_store_id_status_due_on", "store_id", "status", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    owner_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    promise: Mapped[str] = mapped_column(String(500))
+    due_on: Mapped[date] = mapped_column(Date)
+    remind_days: Mapped[int] = mapped_column(SmallInteger, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fulfilled_on: Mapped[date | None] = mapped_column(Date)
+
+
+class CareTask(Base):
+    """One contact to make (a follow-up visit, a greeting, a win-back call): assigned, due on a
+    business date, done with an outcome. ``source_key`` makes generation idempotent, e.g.
+    ``followup:<plan>:<purchase>`` or ``greeting:mid_autumn:2026:<customer>``."""
+
+    __tablename__ = "care_task"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('followup', 'greeting', 'commitment', 'winback', 'other')", name="kind_known"
+        ),
+        CheckConstraint("status IN ('open', 'done', 'cancelled')", name="status_known"),
+        CheckConstraint(
+            "outcome IS NULL OR outcome IN ('reached', 'no_answer', 'feedback', 'new_need', "
+            "'complaint')",
+            name="outcome_known",
+        ),
+        Index("ix_care_task_assignee_staff_id_status_due_on", "assignee_staff_id", "status",
+              "due_on"),
+        Index("ix_care_task_store_id_status_due_on", "store_id", "status", "due_on"),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    due_on: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str | None] = mapped_column(Text)
+    source_key: Mapped[str] = mapped_column(String(160), unique=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("followup_plan.id"))
+    purchase_id: Mapped[int | None] = mapped_column(ForeignKey("purchase.id"))
+    commitment_id: Mapped[int | None] = mapped_column(ForeignKey("commitment.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_note: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MessageTemplate(Base):
+    """A message text (模板) in the sandboxed template language, for one channel and language;
+    ``occasion`` ties a greeting template to a festival or birthday."""
+
+    __tablename__ = "message_template"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'email', 'wechat')", name="channel_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(16), default="zh_CN")
+    occasion: Mapped[str | None] = mapped_column(String(32), index=True)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    is_marketing: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Campaign(Base):
+    """A bulk message (群发): a template sent through one channel to an audience (a saved
+    segment and/or filters, kept in ``audience``), with an optional random holdout group."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'email', 'wechat')", name="channel_known"),
+        CheckConstraint(
+            "kind IN ('regular', 'winback', 'interest', 'greeting')", name="kind_known"
+        ),
+        CheckConstraint("status IN ('draft', 'queued', 'done', 'cancelled')", name="status_known"),
+        CheckConstraint("holdout_percent BETWEEN 0 AND 90", name="holdout_percent_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="regular")
+    channel: Mapped[str] = mapped_column(String(16))
+    template_id: Mapped[int] = mapped_column(ForeignKey("message_template.id"))
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    holdout_percent: Mapped[int] = mapped_column(SmallInteger, default=0)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    is_marketing: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    excluded: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CampaignHoldout(Base):
+    """A customer of a campaign's audience deliberately not sent the message (control group)."""
+
+    __tablename__ = "campaign_holdout"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Message(Base):
+    """One message to one customer in the outbox (消息), sent at most once.
+
+    ``dedupe_key`` is unique (``campaign:<id>:<customer>``,
+    ``greeting:<occasion>:<year>:<customer>``) so nothing is queued twice. The address is read
+    from the customer at send time, never copied here. A message is marked ``sending``
+    (committed) before the channel is called; one found in ``sending`` later had an unknown
+    outcome and becomes ``unknown``: it is never resent blindly.
+    """
+
+    __tablename__ = "message"
+    __table_args__ = (
+        CheckConstraint("channel IN ('sms', 'email', 'wechat')", name="channel_known"),
+        CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'failed', 'unknown', 'skipped', "
+            "'cancelled', 'exported')",
+            name="status_known",
+        ),
+        Index("ix_message_status_not_before", "status", "not_before"),
+        Index("ix_message_customer_id_sent_at", "customer_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    is_marketing: Mapped[bool] = mapped_column(Boolean, default=True)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(String(200))  # why skipped / failed / unknown
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_id: Mapped[str | None] = mapped_column(String(100))
