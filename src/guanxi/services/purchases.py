@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from guanxi.care.tasks import schedule_for_purchase
 from guanxi.domain.customers import CustomerSource
 from guanxi.domain.names import name_keys
 from guanxi.domain.purchases import PaymentMethod
@@ -186,6 +187,7 @@ def _record(db: Database, data: PurchaseInput, scope: int | None, now: datetime)
         purchase = _insert(session, data, store.id, customer_id, at, lines, now)
         points = accrue_for_purchase(session, purchase.id, new=True)  # in its transaction
         reward_first_purchase(session, purchase.id)  # a referred customer's first purchase
+        schedule_for_purchase(session, purchase.id)  # follow-up tasks (回访) from the plans
         tier = tier_progress(session, customer_id, now, zone=store.timezone)
         return Recorded(_views(session, [purchase])[0], False, points, tier)
 

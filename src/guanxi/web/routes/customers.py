@@ -23,6 +23,7 @@ from guanxi.domain.customers import Channel, CustomerSource, Gender
 from guanxi.domain.staff import Role
 from guanxi.errors import ConfigError, Conflict, InvalidInput, NotFound
 from guanxi.importers.values import parse_bool
+from guanxi.services.customer_care import care_section
 from guanxi.services.customer_consents import current_consents, set_consent
 from guanxi.services.customer_coupons import coupons_section
 from guanxi.services.customer_edits import (
@@ -263,6 +264,7 @@ def _detail_context(
         "coupons": coupons_section(ctx.db, customer_id),
         "stored_value": stored_value_section(ctx.db, customer_id),
         "referrals": referrals_section(ctx.db, customer_id),
+        "care": care_section(ctx.db, customer_id, viewer_staff_id=staff.id),
     }
 
 
