@@ -25,7 +25,8 @@ def health(viewer: Viewer = requires(Permission.PUBLIC)) -> Response:
 
 @router.get("/", include_in_schema=False)
 def home(viewer: Viewer = requires(Permission.SIGNED_IN)) -> Response:
-    return RedirectResponse("/customers", status_code=303)
+    """The day starts at the agenda: who to contact today and why."""
+    return RedirectResponse("/agenda", status_code=303)
 
 
 def _safe_next(target: str | None) -> str:
