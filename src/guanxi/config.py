@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -91,6 +92,82 @@ class Settings(BaseSettings):
         ),
     )
 
+    shop_name: str = Field(
+        default="",
+        description=(
+            "The shop's name as customers know it: the {{ shop }} variable of messages and "
+            "the heading of the public unsubscribe page; empty: the name of the first store."
+        ),
+    )
+    public_url: str = Field(
+        default="",
+        description=(
+            "Base URL at which customers reach this Guanxi (e.g. https://crm.example.cn), "
+            "for the unsubscribe links of emails. Marketing email is not sent until it is set."
+        ),
+    )
+    smtp_host: str = Field(
+        default="",
+        description="SMTP server that sends email; empty: no email is sent (it stays queued).",
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_username: str = Field(
+        default="", description="User name for the SMTP server; empty: no login."
+    )
+    smtp_password: str = Field(default="", description="Password for the SMTP server.")
+    smtp_from: str = Field(
+        default="",
+        description="Sender address of emails, e.g. 'Tea House <care@example.cn>'.",
+    )
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Switch the SMTP connection to TLS (STARTTLS) before logging in.",
+    )
+    smtp_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds to wait for the SMTP server; an email whose answer does not come in time "
+            "is marked 'unknown' and never resent automatically."
+        ),
+    )
+    quiet_hours: str = Field(
+        default="21:00-09:00",
+        description=(
+            "Shop-time hours in which no marketing message is sent, as HH:MM-HH:MM; messages "
+            "due then wait for the end of the window. Empty: no quiet hours."
+        ),
+    )
+    marketing_per_week: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "At most this many marketing messages reach one customer in any 7 days, across "
+            "campaigns and channels (sent, being sent or of unknown outcome)."
+        ),
+    )
+    send_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description=(
+            "How often a message the provider refused (definitely not delivered) is tried "
+            "before it is marked failed; tries are spaced 5, 10, 20… minutes apart."
+        ),
+    )
+    sms_opt_out_text: str = Field(
+        default="回复TD退订",
+        description="Text every marketing SMS ends with (how to opt out), e.g. 回复TD退订.",
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _check_quiet_hours(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parse_quiet_hours(value)
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str) -> str:
@@ -106,6 +183,22 @@ class Settings(BaseSettings):
                 f"GUANXI_TIMEZONE must be an IANA zone such as Asia/Shanghai (found {value!r})"
             ) from exc
         return value
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    """'21:00-09:00' -> (21:00, 09:00); '' -> None. ValueError with the way out otherwise."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError as exc:
+        raise ValueError(
+            f"GUANXI_QUIET_HOURS must look like 21:00-09:00 (found {value!r})"
+        ) from exc
+    if start == end:
+        raise ValueError(f"GUANXI_QUIET_HOURS starts and ends at the same time ({value!r})")
+    return start, end
 
 
 def normalise_database_url(value: str) -> str:
