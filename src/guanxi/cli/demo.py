@@ -11,6 +11,7 @@ from rich.table import Table
 from guanxi.cli.common import console, parse_day, stage_bar, state
 from guanxi.domain.staff import Role
 from guanxi.services.demo import DEMO_END, build_demo, start_points_programme
+from guanxi.services.demo.care import build_care
 from guanxi.services.demo.loyalty import start_loyalty
 from guanxi.services.scoring import ScoringOptions, score_history
 from guanxi.services.staff import list_staff, make_hasher, set_login
@@ -46,12 +47,13 @@ def demo_command(
     database = state(ctx).database()
     with stage_bar("Starting") as report:
         summary = build_demo(database, seed=seed, customers=customers, end=end, progress=report)
+        care = build_care(database, end, seed=seed, progress=report)  # its purchases get scored
         options = ScoringOptions.for_shop(state(ctx).settings, end)
         score_history(database, options, months=DEMO_SCORED_MONTHS, progress=report)
         start_points_programme(database, end, progress=report)
         loyalty = start_loyalty(database, end, seed=seed, progress=report)
     logins = _give_logins(database)
-    _print_summary([*summary.rows(), *loyalty.rows()], database)
+    _print_summary([*summary.rows(), *loyalty.rows(), *care.rows()], database)
     _print_logins(logins)
 
 
