@@ -9,7 +9,22 @@ import typer
 from pydantic import ValidationError
 
 from guanxi import __version__
-from guanxi.cli import analytics, customers, demo, imports, loyalty, points, serve, staff, tokens
+from guanxi.cli import (
+    agenda,
+    analytics,
+    calendar,
+    campaigns,
+    customers,
+    daily,
+    demo,
+    imports,
+    loyalty,
+    outbox,
+    points,
+    serve,
+    staff,
+    tokens,
+)
 from guanxi.cli.common import State, console, err_console, state
 from guanxi.config import Settings
 from guanxi.domain.staff import Role
@@ -81,6 +96,11 @@ app.add_typer(analytics.app, name="analytics")
 app.add_typer(analytics.clv_app, name="clv")
 app.add_typer(points.app, name="points")
 app.add_typer(loyalty.app, name="loyalty")
+app.add_typer(campaigns.app, name="campaign")
+app.add_typer(outbox.app, name="outbox")
+app.command("calendar")(calendar.calendar_command)
+app.command("agenda")(agenda.agenda_command)
+app.command("daily")(daily.daily_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 

@@ -19,14 +19,19 @@ from guanxi.web import api, errors, i18n
 from guanxi.web.api.idempotency import IdempotencyMiddleware
 from guanxi.web.context import WebContext
 from guanxi.web.routes import (
+    agenda,
     analytics,
     audit,
     auth,
+    campaigns,
+    care,
     counter,
     coupons,
     customers,
     imports,
     loyalty,
+    occasions_page,
+    outbox,
     pages,
     referrals,
     rewards,
@@ -99,7 +104,9 @@ def create_app(
     for router in (pages.router, auth.router, customers.router, imports.router, audit.router,
                    staff.router, analytics.router, segments.router, loyalty.router,
                    rewards.router, coupons.router, stored_value.router, referrals.router,
-                   counter.router, tiers.router, api.router):  # fmt: skip
+                   counter.router, tiers.router, agenda.router, care.router,
+                   occasions_page.router, campaigns.router, outbox.router,
+                   api.router):  # fmt: skip
         app.include_router(router)
     errors.install(app)
     api.install_api_errors(app)
