@@ -77,6 +77,8 @@ bench: $(STAMP)  ## Run the benchmarks at a quick size
 	$(BIN)/python bench/scoring_bench.py --customers 20000
 	$(BIN)/python bench/purchase_statements.py
 	$(BIN)/python bench/pos_bench.py --seconds 10
+	$(BIN)/python bench/agenda_bench.py --customers 100000
+	$(BIN)/python bench/campaign_bench.py --customers 100000
 
 stress: $(STAMP)  ## Full-size benchmarks (1,000,000-line import, 100,000-customer scoring)
 	$(BIN)/python bench/import_bench.py --lines 1000000
