@@ -61,6 +61,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from guanxi.care.calendar import FESTIVALS
+from guanxi.care.occasions import OCCASION_LABELS
 from guanxi.domain.dates import add_months
 from guanxi.domain.text import gettext_noop
 from guanxi.loyalty.tiers import (
@@ -122,25 +124,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "points_expiring": 0.8, "tier_downgrade": 0.8,
 }  # fmt: skip
 
-FESTIVAL_LABELS: dict[str, str] = {
-    "new_year": gettext_noop("New Year's Day"),
-    "valentines": gettext_noop("Valentine's Day"),
-    "chuxi": gettext_noop("New Year's Eve (Chuxi)"),
-    "spring_festival": gettext_noop("Spring Festival"),
-    "lantern": gettext_noop("Lantern Festival"),
-    "womens_day": gettext_noop("Women's Day"),
-    "qingming": gettext_noop("Qingming"),
-    "labour_day": gettext_noop("Labour Day"),
-    "mothers_day": gettext_noop("Mother's Day"),
-    "dragon_boat": gettext_noop("Dragon Boat Festival"),
-    "fathers_day": gettext_noop("Father's Day"),
-    "qixi": gettext_noop("Qixi"),
-    "mid_autumn": gettext_noop("Mid-Autumn Festival"),
-    "double_ninth": gettext_noop("Double Ninth Festival"),
-    "national_day": gettext_noop("National Day"),
-    "laba": gettext_noop("Laba Festival"),
-    "christmas": gettext_noop("Christmas"),
-}
+FESTIVAL_LABELS: dict[str, str] = {key: OCCASION_LABELS[key] for key in FESTIVALS}
 
 # Params whose value is a key to translate through a label table when rendering.
 _LABELLED: dict[str, dict[str, str]] = {"festival": FESTIVAL_LABELS}

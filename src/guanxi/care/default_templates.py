@@ -22,13 +22,10 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from guanxi.care.calendar import FESTIVALS
 from guanxi.storage.models import MessageTemplate
 
-FESTIVAL_KEYS: tuple[str, ...] = (
-    "new_year", "valentines", "chuxi", "spring_festival", "lantern", "womens_day", "qingming",
-    "labour_day", "mothers_day", "dragon_boat", "fathers_day", "qixi", "mid_autumn",
-    "double_ninth", "national_day", "laba", "christmas",
-)  # fmt: skip
+FESTIVAL_KEYS: tuple[str, ...] = FESTIVALS
 """The festival keys of ``care.calendar.FESTIVALS``, in calendar order."""
 
 OCCASION_KEYS: tuple[str, ...] = (*FESTIVAL_KEYS, "birthday")

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.care import templating
 from guanxi.care.default_templates import DEFAULT_TEMPLATES, default_template, install_defaults
+from guanxi.care.occasions import DEFAULTS
 from guanxi.domain.staff import Role
 from guanxi.services.demo.catalog import SHOP_NAME
 from guanxi.services.demo.context import SHANGHAI, ProgressFn
@@ -73,17 +74,9 @@ TASKS_BEFORE = 14  # follow-ups due from this many days before the end...
 TASKS_AFTER = 7  # ...to this many after
 OPT_OUT = "回复TD退订"
 
-# occasion -> (observed, lead days): a tea shop in China greets on the family festivals and
-# gift seasons, not on Valentine's Day, Qixi or Christmas
-OCCASIONS: dict[str, tuple[bool, int]] = {
-    "birthday": (True, 3), "anniversary": (True, 3), "first_purchase": (True, 1),
-    "new_year": (True, 3), "valentines": (False, 3), "chuxi": (True, 5),
-    "spring_festival": (True, 10), "lantern": (True, 3), "womens_day": (True, 3),
-    "qingming": (True, 7), "labour_day": (True, 3), "mothers_day": (True, 5),
-    "dragon_boat": (True, 5), "fathers_day": (True, 5), "qixi": (False, 3),
-    "mid_autumn": (True, 14), "double_ninth": (True, 5), "national_day": (True, 3),
-    "laba": (True, 5), "christmas": (False, 3),
-}  # fmt: skip
+# occasion -> (observed, lead days): the shop's documented defaults (no Valentine's Day, Qixi
+# or Christmas for a tea shop in China)
+OCCASIONS: dict[str, tuple[bool, int]] = DEFAULTS
 AUTO_GREETING = "new_year"  # the one occasion ``guanxi daily`` greets by SMS on its own
 
 # name, category (None: any purchase), days after, action, skip holidays
