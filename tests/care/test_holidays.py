@@ -29,6 +29,21 @@ notice = "test"
 """
 
 
+AWAITING_2027 = """
+[2027]
+awaiting_notice = true
+recheck_by = 2027-01-15
+why = "test"
+"""
+
+NOTICE_2027 = """
+[2027]
+notice = "test notice"
+[2027.holidays]
+"元旦" = ["2027-01-01..2027-01-03"]
+"""
+
+
 def _file(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -76,8 +91,11 @@ def test_a_later_file_wins_for_the_years_it_lists(tmp_path: Path) -> None:
 def test_uncovered_years_are_a_flagged_monday_to_friday_guess(tmp_path: Path) -> None:
     cal = HolidayCalendar(())
     assert cal.coverage(2031) == "provisional"
-    info = cal.day_info(date(2031, 10, 1))
-    assert info == DayInfo(date(2031, 10, 1), True, None, "provisional")  # a Wednesday
+    info = cal.day_info(date(2031, 10, 8))
+    assert info == DayInfo(date(2031, 10, 8), True, None, "provisional")  # a Wednesday
+    assert cal.day_info(date(2031, 10, 2)) == DayInfo(
+        date(2031, 10, 2), False, "国庆节", "provisional"
+    )  # the law's day off
     assert cal.day_info(date(2031, 10, 4)).is_workday is False  # Saturday
     assert cal.next_workday(date(2031, 10, 4)) == date(2031, 10, 6)
     assert cal.coverage(2003) == "provisional"  # before the library's data too
@@ -97,6 +115,10 @@ def test_uncovered_years_are_a_flagged_monday_to_friday_guess(tmp_path: Path) ->
         "[2027]\nholidays = { '元旦' = ['2027-01-03..2027-01-01'] }\n",
         "[2027]\nholidays = { '元旦' = ['2025-01-01'] }\n",
         "[2027]\nholiday = {}\n",
+        "[2027]\nawaiting_notice = true\n",
+        "[2027]\nawaiting_notice = true\nrecheck_by = '2027-01-15'\n",
+        "[2027]\nawaiting_notice = 'yes'\nrecheck_by = 2027-01-15\n",
+        "[2027]\nawaiting_notice = true\nrecheck_by = 2027-01-15\nholidays = {}\n",
         "[2027\n",
     ],
 )
@@ -124,22 +146,91 @@ def test_module_functions_and_the_shop_file(tmp_path: Path) -> None:
     assert holidays.next_workday(date(2026, 10, 1)) == date(2026, 10, 8)
 
 
+def _coverage_problem(cal: HolidayCalendar, today: date) -> str | None:
+    """Why the project's holiday data is out of date on ``today``, or None."""
+    due = [today.year, today.year + 1] if today >= date(today.year, 12, 1) else [today.year]
+    for year in due:
+        if cal.coverage(year) != "provisional":
+            continue
+        awaited = cal.awaiting.get(year)
+        if awaited is None:
+            return (f"{year}'s statutory holidays are missing: add the State Council notice "
+                    "to src/guanxi/care/holidays.toml")  # fmt: skip
+        recheck_by, why = awaited
+        if today > recheck_by:
+            return (f"{year}'s notice was awaited until {recheck_by} ({why}): copy it into "
+                    "src/guanxi/care/holidays.toml now")  # fmt: skip
+        if (recheck_by - date(year - 1, 12, 1)).days > 92 or not why:
+            return "an awaited year needs a reason and a recheck_by at most 3 months out"
+    return None
+
+
 def test_next_year_is_covered_from_1_december() -> None:
     """From 1 December of year Y (China time, the real clock) next year's statutory holidays
-    must come from the library or the override file, not the Mon–Fri guess.
+    must come from the library or the override file, not the provisional guess, unless the
+    override file says the notice is awaited, why, and until when (at most 3 months).
 
     When this fails: add the State Council's notice for next year (国务院办公厅关于 Y+1 年部分
     节假日安排的通知, published in November) to ``src/guanxi/care/holidays.toml`` in the
     format its header describes, or upgrade ``chinesecalendar`` if it has the year.
     """
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    cal = HolidayCalendar((OVERRIDE_FILE,))
-    assert cal.coverage(today.year) != "provisional", f"{today.year} is not covered"
-    if today >= date(today.year, 12, 1):
-        assert cal.coverage(today.year + 1) != "provisional", (
-            f"{today.year + 1}'s statutory holidays are missing: add the State Council notice "
-            "to src/guanxi/care/holidays.toml"
-        )
+    problem = _coverage_problem(HolidayCalendar((OVERRIDE_FILE,)), today)
+    assert problem is None, problem
+
+
+def test_the_december_check_fails_without_data_or_past_the_recheck_date(tmp_path: Path) -> None:
+    bare = HolidayCalendar(())
+    assert _coverage_problem(bare, date(2026, 11, 30)) is None
+    missing = _coverage_problem(bare, date(2026, 12, 1))
+    assert missing is not None and "2027's statutory holidays are missing" in missing
+    assert _coverage_problem(bare, date(2025, 12, 1)) is None  # the library has 2026
+    assert "2031's statutory" in str(_coverage_problem(bare, date(2031, 6, 1)))
+    awaited = HolidayCalendar((_file(tmp_path, "a.toml", AWAITING_2027),))
+    assert _coverage_problem(awaited, date(2026, 12, 1)) is None
+    assert _coverage_problem(awaited, date(2027, 1, 15)) is None  # 2027 itself: awaited, not late
+    late = _coverage_problem(awaited, date(2027, 1, 16))
+    assert late is not None and "awaited until 2027-01-15" in late
+    covered = HolidayCalendar((_file(tmp_path, "a.toml", AWAITING_2027),
+                               _file(tmp_path, "n.toml", NOTICE_2027)))  # fmt: skip
+    assert covered.coverage(2027) == "override" and 2027 not in covered.awaiting
+    assert _coverage_problem(covered, date(2027, 3, 1)) is None
+    far = HolidayCalendar(
+        (_file(tmp_path, "f.toml", AWAITING_2027.replace("2027-01-15", "2027-06-01")),)
+    )
+    assert "at most 3 months" in str(_coverage_problem(far, date(2026, 12, 2)))
+
+
+def test_the_awaited_year_is_still_provisional_with_the_laws_days_off(tmp_path: Path) -> None:
+    cal = HolidayCalendar((_file(tmp_path, "a.toml", AWAITING_2027),))
+    assert cal.coverage(2027) == "provisional"
+    assert cal.awaiting[2027] == (date(2027, 1, 15), "test")
+    assert cal.day_info(date(2027, 2, 8)) == DayInfo(date(2027, 2, 8), False, "春节",
+                                                     "provisional")  # fmt: skip
+
+
+@pytest.mark.parametrize("year", [2025, 2026])
+def test_the_laws_days_off_are_days_off_in_every_published_year(year: int) -> None:
+    """The provisional guess (the law's fixed days) agrees with the notices the library has."""
+    library = HolidayCalendar(())
+    days = holidays.statutory_days(year)
+    assert len(days) == 13  # 1 + 4 + 1 + 2 + 1 + 1 + 3, with 中秋 apart from 国庆
+    wrong = {d: n for d, n in days.items() if library.is_workday(d)}
+    assert wrong == {}
+
+
+def test_the_laws_days_off_in_a_provisional_year() -> None:
+    days = holidays.statutory_days(2027)
+    assert [d for d, n in days.items() if n == "春节"] == [
+        date(2027, 2, 5), date(2027, 2, 6), date(2027, 2, 7), date(2027, 2, 8)]  # fmt: skip
+    assert days[date(2027, 4, 5)] == "清明节" and days[date(2027, 9, 15)] == "中秋节"
+    assert holidays.statutory_days(2024) == {}  # before the 2024 revision: Mon–Fri only
+    assert holidays.statutory_days(2101) == {}  # beyond the calendar
+    # 2028: 中秋 falls on 3 October, one of 国庆's days; it keeps its own name
+    assert holidays.statutory_days(2028)[date(2028, 10, 3)] == "中秋节"
+    cal = HolidayCalendar(())
+    assert cal.next_workday(date(2027, 2, 5)) == date(2027, 2, 9)
+    assert cal.day_info(date(2027, 5, 3)).is_workday  # no 调休 is guessed
 
 
 def test_special_days_of_a_year() -> None:

@@ -801,7 +801,7 @@ def _zone(session: Session, store_id: int | None, zone: str | None) -> str:
 
 
 def _provisional(day: date, horizon: date) -> bool:
-    """Whether the statutory holidays of the coming days are only a guess (Mon–Fri)."""
+    """Whether the statutory holidays of the coming days are only a guess (no notice yet)."""
     try:
         from guanxi.care.holidays import coverage
     except ImportError:

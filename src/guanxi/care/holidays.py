@@ -9,8 +9,17 @@ Each day is answered from the first source that covers its year:
    Monday–Friday for every other day.
 2. **library** — the ``chinesecalendar`` package (data from 2004 to the last year it knows;
    it raises for later years).
-3. **provisional** — Monday to Friday are working days, weekends are not. ``DayInfo.source``
-   says ``"provisional"`` so that the pages and the agenda can say the dates are a guess.
+3. **provisional** — the days off that the law itself fixes (全国年节及纪念日放假办法 as revised
+   in 2024, in force from 2025: 元旦 1 January; 除夕 and 春节 初一–初三; 清明 the solar term;
+   劳动节 1–2 May; 端午; 中秋; 国庆 1–3 October) for years from 2025, and otherwise Monday to
+   Friday as working days. The State Council's yearly notice moves days around them (调休), which
+   no rule predicts, so ``DayInfo.source`` says ``"provisional"`` and the pages and the agenda
+   say the dates are a guess.
+
+A year whose notice is awaited (published but not yet copied here, or not yet published) may be
+listed with ``awaiting_notice = true`` and a ``recheck_by`` date instead of its days: it stays
+provisional, and the project's test that fails from 1 December while next year is not covered
+accepts the entry until ``recheck_by`` (see tests/care/test_holidays.py).
 
 Override file format (TOML), one table per year::
 
@@ -22,6 +31,13 @@ Override file format (TOML), one table per year::
     [2027.workdays]              # weekend days worked instead (调休上班): name -> days
     "春节" = ["2027-02-07", "2027-02-20"]
 
+An awaited year::
+
+    [2027]
+    awaiting_notice = true
+    recheck_by = 2027-01-15      # a TOML date
+    why = "the notice could not be reached from the build machine"
+
 Days listed under a year may lie in the December before it (a New Year holiday that starts on
 30 December belongs to the next year's notice).
 """
@@ -31,12 +47,14 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import chinese_calendar
 
+from guanxi.care.calendar import LAST_YEAR, festival_dates
 from guanxi.errors import ConfigError
 
 OVERRIDE_FILE = Path(__file__).with_name("holidays.toml")
@@ -47,6 +65,29 @@ SOURCES = ("override", "library", "provisional")
 _LIBRARY_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 _LIBRARY_NAMES: dict[str, str] = {h.value: h.chinese for h in chinese_calendar.Holiday}
 _MAX_GAP = 60  # no run of days off is longer: next_workday stops looking after this
+STATUTORY_FROM = 2025  # the law's current days off (2024 revision) apply from this year
+
+
+@lru_cache(maxsize=64)
+def statutory_days(year: int) -> dict[date, str]:
+    """The days off that the law fixes in ``year`` (2024 revision of 全国年节及纪念日放假办法,
+    from 2025), without the State Council's yearly 调休: {day: holiday name}."""
+    if not STATUTORY_FROM <= year <= LAST_YEAR:
+        return {}
+    fest = festival_dates(year)
+    chuxi = fest["chuxi"]
+    days: dict[date, str] = {
+        date(year, 1, 1): "元旦",
+        fest["qingming"]: "清明节",
+        date(year, 5, 1): "劳动节",
+        date(year, 5, 2): "劳动节",
+        fest["dragon_boat"]: "端午节",
+        fest["mid_autumn"]: "中秋节",
+    }
+    days.update({chuxi + timedelta(days=n): "春节" for n in range(4)})
+    for n in range(1, 4):
+        days.setdefault(date(year, 10, n), "国庆节")  # 中秋 may fall on one of them
+    return days
 
 
 @dataclass(frozen=True)
@@ -96,6 +137,7 @@ class HolidayCalendar:
     def __init__(self, override_files: Sequence[Path] = (OVERRIDE_FILE,)) -> None:
         self.files = tuple(override_files)
         self.notices: dict[int, str] = {}  # override year -> notice
+        self.awaiting: dict[int, tuple[date, str]] = {}  # awaited year -> (recheck_by, why)
         # override day -> (is_workday, name, the year whose table listed it)
         self._days: dict[date, tuple[bool, str, int]] = {}
         for path in self.files:
@@ -111,9 +153,13 @@ class HolidayCalendar:
             if not key.isdigit() or not 1900 < int(key) < 2200:
                 raise ConfigError(f"{where}: the table names must be years like [2027]")
             year, body = int(key), _table(section, where)
+            if body.get("awaiting_notice"):
+                self._await(year, body, where)
+                continue
             unknown = set(body) - {"notice", "holidays", "workdays"}
             if unknown:
                 raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+            self.awaiting.pop(year, None)
             # a later file replaces an earlier one's year entirely
             self._days = {d: v for d, v in self._days.items() if v[2] != year}
             self.notices[year] = str(body.get("notice", ""))
@@ -126,6 +172,18 @@ class HolidayCalendar:
                             if day.year not in (year, year - 1):
                                 raise ConfigError(f"{where}: {day} is not in {year}")
                             self._days[day] = (working, str(name), year)
+
+    def _await(self, year: int, body: dict[str, Any], where: str) -> None:
+        unknown = set(body) - {"awaiting_notice", "recheck_by", "why"}
+        if unknown:
+            raise ConfigError(f"{where}: an awaited year has only awaiting_notice, recheck_by "
+                              f"and why (found {sorted(unknown)})")  # fmt: skip
+        recheck = body.get("recheck_by")
+        if not isinstance(recheck, date) or isinstance(recheck, datetime):
+            raise ConfigError(f"{where}: recheck_by must be a date like 2027-01-15")
+        if body.get("awaiting_notice") is not True:
+            raise ConfigError(f"{where}: awaiting_notice must be true")
+        self.awaiting[year] = (recheck, str(body.get("why", "")))
 
     def coverage(self, year: int) -> str:
         """Which source answers for ``year``: "override", "library" or "provisional"."""
@@ -145,6 +203,10 @@ class HolidayCalendar:
             is_holiday, name = chinese_calendar.get_holiday_detail(day)
             label = _LIBRARY_NAMES.get(name, name) if name else None
             return DayInfo(day, not is_holiday, label, "library")
+        if source == "provisional":
+            name = statutory_days(day.year).get(day)
+            if name is not None:
+                return DayInfo(day, False, name, source)
         return DayInfo(day, day.weekday() < 5, None, source)
 
     def is_workday(self, day: date) -> bool:
@@ -204,5 +266,6 @@ def next_workday(day: date) -> date:
 
 
 def coverage(year: int) -> str:
-    """ "override", "library" or "provisional" (a Monday–Friday guess) for ``year``."""
+    """ "override", "library" or "provisional" (the law's days off and Monday–Friday: a
+    guess) for ``year``."""
     return default_calendar().coverage(year)

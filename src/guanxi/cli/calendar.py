@@ -21,7 +21,7 @@ from guanxi.cli.common import console
 _SOURCE_WORDS = {
     "override": "from the project's override file (holidays.toml)",
     "library": "from the chinesecalendar package",
-    "provisional": "PROVISIONAL: not published yet, Monday to Friday assumed",
+    "provisional": "PROVISIONAL: the notice is missing, only the law's fixed days off, no 调休",
 }
 
 
@@ -40,8 +40,9 @@ def calendar_command(
 
     The table also lists the statutory holidays and adjusted working days (调休) and says
     where they come from: the override file, the chinesecalendar package, or a provisional
-    Monday-to-Friday guess. JSON is keyed by the festivals' Chinese names; in a year with two
-    腊八 it has the first, in a year with none it has no 腊八.
+    guess (the days off fixed by law, no adjusted working days). JSON is keyed by the
+    festivals' Chinese names; in a year with two 腊八 it has the first, in a year with none it
+    has no 腊八.
 
     Example: guanxi calendar 2026 --json
     """

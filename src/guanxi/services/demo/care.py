@@ -28,18 +28,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.care import templating
 from guanxi.care.default_templates import DEFAULT_TEMPLATES, default_template, install_defaults
+from guanxi.care.holidays import next_workday
 from guanxi.care.occasions import DEFAULTS
 from guanxi.domain.staff import Role
 from guanxi.services.demo.catalog import SHOP_NAME
@@ -339,15 +338,14 @@ def _winback(shop: _Shop) -> _Campaign:
     if held:
         holdout = [{"campaign_id": campaign.id, "customer_id": c} for c in sorted(held)]
         s.execute(insert(CampaignHoldout), holdout)
-    template = SandboxedEnvironment(autoescape=False).from_string(
-        default_template("winback", "sms", "zh_CN").body
-    )  # compiled once (what ``templating.render`` does per call)
+    template = default_template("winback", "sms", "zh_CN").body
     messages = []
     for i, p in enumerate(treated):
         store = shop.stores.get(p.home_store_id or 1, next(iter(shop.stores.values())))[1]
         greet = templating.salutation(p.name, p.gender, p.communication_style, "zh_CN")
-        body = template.render({"salutation": greet, "name": p.name, "tier": "", "points": 0,
-                                "coupon_code": "", "store": store, "shop": SHOP_NAME})  # fmt: skip
+        context = {"salutation": greet, "name": p.name, "tier": "", "points": 0,
+                   "coupon_code": "", "store": store, "shop": SHOP_NAME}  # fmt: skip
+        body = templating.render(template, context)
         failed = rng.random() < 0.03
         sent_at = queued_at + timedelta(seconds=5 + i // 20)
         messages.append({
@@ -497,26 +495,10 @@ def _solar(customer: int, year: int, on: date) -> Row:
 # -- care tasks ----------------------------------------------------------------------------------
 
 
-def _next_workday() -> Callable[[date], date]:
-    """``care.holidays.next_workday`` (statutory holidays and 调休), or Monday to Friday."""
-    try:
-        from guanxi.care.holidays import next_workday
-    except ImportError:  # pragma: no cover - the calendar module lands with the care features
-        return _weekday
-    found: Callable[[date], date] = next_workday
-    return found
-
-
-def _weekday(day: date) -> date:
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
 def _followups(shop: _Shop, plans: list[_Plan]) -> list[Row]:
     """The plans' tasks for the purchases whose follow-up falls near the end."""
     s, end = shop.session, shop.end
-    workday = _next_workday()
+    workday = next_workday
     first, last = end - timedelta(days=TASKS_BEFORE), end + timedelta(days=TASKS_AFTER)
     for plan in plans:
         # a purchase on day D is due on D + days_after (or the next workday after it)
