@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DB ?= demo.db
+# The demo's last sales day: today, so its agenda is today's (DEMO_END=2026-10-31: the tests' shop).
+DEMO_END ?= $(shell date +%F)
 CATALOGS := src/guanxi/web/translations
 PO := $(wildcard $(CATALOGS)/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
@@ -41,9 +43,9 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium is not installed: browser tests will be skipped (sudo apt-get install chromium)"; fi; }
 
-demo: $(STAMP) $(MO)  ## Build the demo shop into demo.db, print the sign-ins, serve http://127.0.0.1:8000
+demo: $(STAMP) $(MO)  ## Build the demo shop (sales up to today) into demo.db, print the sign-ins, serve http://127.0.0.1:8000
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
-	$(BIN)/guanxi --db $(DEMO_DB) demo --seed 42
+	$(BIN)/guanxi --db $(DEMO_DB) demo --seed 42 --end $(DEMO_END)
 	GUANXI_ERASURE_SECRET=$${GUANXI_ERASURE_SECRET:-demo-only-not-secret} $(BIN)/guanxi --db $(DEMO_DB) serve --host 127.0.0.1 --port 8000
 
 serve: $(STAMP) $(MO)  ## Serve the UI on http://127.0.0.1:8000 (GUANXI_DATABASE_URL or guanxi.db)

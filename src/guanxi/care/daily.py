@@ -5,9 +5,13 @@ For each business day from the day after the last run (or ``since``) to ``day``:
 1. the loyalty nightly run (``loyalty.nightly``: points expiry, tier downgrades, ledger checks);
 2. the follow-up catch-up (``tasks.schedule_followups``: imported purchases get their 回访);
 3. automatic greetings: occasions with a greeting template (``occasion_setting.template_id``)
-   queue one message per consenting customer, keyed ``greeting:<occasion>:<year>:<customer>``
-   so no greeting is ever queued twice. A backfilled day more than ``LATE_GREETING_DAYS`` old
-   gets no greeting: a birthday wish a week late does more harm than none.
+   queue one message per consenting customer, keyed ``greeting:<occasion>:<date>:<customer>``
+   so no greeting is ever queued twice, while two anniversaries of one customer in a year, or
+   a 腊八 that falls twice in one Gregorian year, each get theirs. A greeting is marketing
+   whatever its template says: it needs the customer's consent for the channel, carries the
+   opt-out text and counts against the frequency cap. A backfilled day more than
+   ``LATE_GREETING_DAYS`` old gets no greeting: a birthday wish a week late does more harm than
+   none.
 
 Then, once, for now: messages left in ``sending`` by a crash become ``unknown`` (never resent),
 and the due messages are sent (consent, frequency cap and quiet hours checked at send time).
@@ -135,8 +139,8 @@ def queue_greetings(db: Database, day: date, *, zone: str, now: datetime) -> dic
 
 def _queue_one(session: Any, occasion: str, template: MessageTemplate, ids: list[int],
                day: date, at: datetime, now: datetime) -> int:  # fmt: skip
-    excluded = outbox.exclusions(session, ids, template.channel, now=now,
-                                 is_marketing=template.is_marketing)  # fmt: skip
+    # a greeting is never transactional: marketing consent, opt-out text and the cap apply
+    excluded = outbox.exclusions(session, ids, template.channel, now=now, is_marketing=True)
     ids = [i for i in ids if i not in excluded]
     values = contexts(session, ids, locale=template.locale, now=now)
     drafts = [
@@ -144,8 +148,8 @@ def _queue_one(session: Any, occasion: str, template: MessageTemplate, ids: list
             customer_id=cid, channel=template.channel,
             subject=render(template.subject, values[cid]) if template.subject else None,
             body=render(template.body, values[cid]),
-            dedupe_key=f"greeting:{occasion}:{day.year}:{cid}",
-            is_marketing=template.is_marketing, not_before=max(at, now),
+            dedupe_key=f"greeting:{occasion}:{day.isoformat()}:{cid}",
+            is_marketing=True, not_before=max(at, now),
         )
         for cid in ids if cid in values
     ]  # fmt: skip
