@@ -157,8 +157,67 @@ class Settings(BaseSettings):
     )
     sms_opt_out_text: str = Field(
         default="回复TD退订",
-        description="Text every marketing SMS ends with (how to opt out), e.g. 回复TD退订.",
+        description=(
+            "Text every marketing SMS ends with (how to opt out), e.g. 回复TD退订; it may not "
+            "be empty."
+        ),
     )
+    sms_opt_out_words: str = Field(
+        default="TD,T,退订,N,unsubscribe,STOP",
+        description=(
+            "Comma-separated replies that withdraw SMS marketing consent when a file of SMS "
+            "replies is recorded (case, spaces and full-width letters do not matter)."
+        ),
+    )
+    sms_gateway: str = Field(
+        default="",
+        description=(
+            "The shop's SMS gateway as 'package.module:factory': the factory gets the settings "
+            "and returns an object with send_sms(phone, text). Empty: SMS stay queued for the "
+            "CSV export."
+        ),
+    )
+    wechat_gateway: str = Field(
+        default="",
+        description=(
+            "The shop's WeChat gateway as 'package.module:factory': the factory gets the "
+            "settings and returns an object with send_wechat(wechat_id, text). Empty: WeChat "
+            "messages stay queued for the CSV export."
+        ),
+    )
+
+    @field_validator("sms_opt_out_text")
+    @classmethod
+    def _check_opt_out_text(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError(
+                "GUANXI_SMS_OPT_OUT_TEXT is empty (found ''): every marketing SMS must say how "
+                "to opt out; set it to e.g. 回复TD退订 or leave it unset"
+            )
+        return value
+
+    @field_validator("sms_opt_out_words")
+    @classmethod
+    def _check_opt_out_words(cls, value: str) -> str:
+        if not [w for w in value.split(",") if w.strip()]:
+            raise ValueError(
+                f"GUANXI_SMS_OPT_OUT_WORDS lists no word (found {value!r}): give "
+                "comma-separated replies such as TD,退订,STOP or leave it unset"
+            )
+        return value
+
+    @field_validator("sms_gateway", "wechat_gateway")
+    @classmethod
+    def _check_gateway_path(cls, value: str) -> str:
+        value = value.strip()
+        module, sep, factory = value.partition(":")
+        if value and not (sep and module.strip() and factory.strip()):
+            raise ValueError(
+                f"a gateway must be given as 'package.module:factory' (found {value!r}), "
+                "e.g. GUANXI_SMS_GATEWAY=shop_sms.aliyun:make_gateway"
+            )
+        return value
 
     @field_validator("quiet_hours")
     @classmethod

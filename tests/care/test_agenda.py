@@ -430,18 +430,22 @@ def test_occasions_within_lead_days_only_and_not_when_a_template_greets(
         O(customer_id=other, occasion="first_purchase", on=DAY, label="", years=3),
         O(customer_id=mine, occasion="anniversary", on=DAY + timedelta(days=1), label="结婚纪念日",
           years=None),
+        O(customer_id=mine, occasion="membership", on=DAY + timedelta(days=1), label="",
+          years=2),
     ]  # fmt: skip
     rules = {"birthday": (True, 3, None), "first_purchase": (True, 0, None),
-             "anniversary": (True, 7, 5)}  # anniversaries are greeted by template 5  # fmt: skip
+             "anniversary": (True, 7, 5),  # anniversaries are greeted by template 5
+             "membership": (True, 1, None)}  # fmt: skip
     _fake_calendar(monkeypatch, occasions, rules)
     sources = [agenda_module.occasion_items]
     items = build_agenda(db, DAY, store_id=store, sources=sources).items
     assert sorted((i.customer_id, i.kind, english(i)) for i in items) == sorted([
         (mine, "birthday", "Birthday on 2026-11-25: turns 30."),
+        (mine, "anniversary", "2 years of membership on 2026-11-24."),
         (other, "anniversary", "Today is 3 years since the first purchase."),
     ])  # the birthday in 5 days is beyond the 3 lead days  # fmt: skip
     staff_view = build_agenda(db, DAY, staff_id=clerk, sources=sources).items
-    assert [i.customer_id for i in staff_view] == [mine]
+    assert {i.customer_id for i in staff_view} == {mine}
 
 
 def test_festivals_only_for_the_top_customers(

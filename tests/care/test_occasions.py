@@ -212,6 +212,33 @@ def test_anniversaries_solar_and_lunar(db: Database) -> None:
                               ("anniversary", date(2026, 10, 3), "结婚纪念日", 10)]  # fmt: skip
 
 
+def test_membership_anniversary_is_its_own_occasion(db: Database) -> None:
+    store = _store(db)
+    c = make_customer(db, home_store_id=store)
+    elsewhere = make_customer(db)
+    erased = make_customer(db, home_store_id=store, erased_at=datetime(2026, 1, 1, tzinfo=UTC))
+    with db.write() as s:
+        s.add_all([
+            Anniversary(customer_id=c, label="membership", occurs_on=date(2020, 2, 29),
+                        kind="membership"),
+            Anniversary(customer_id=elsewhere, label="membership", occurs_on=date(2024, 3, 1),
+                        kind="membership"),
+            Anniversary(customer_id=erased, label="membership", occurs_on=date(2020, 2, 28),
+                        kind="membership"),
+        ])  # fmt: skip
+    with db.read() as s:
+        found = customer_occasions(s, date(2026, 2, 27), date(2026, 3, 1), store_id=store)
+        everyone = customer_occasions(s, date(2026, 2, 27), date(2026, 3, 1))
+    # joined on 29 February: remembered on 28 February in common years
+    assert [(o.customer_id, o.occasion, o.on, o.label, o.years) for o in found] == [
+        (c, "membership", date(2026, 2, 28), "", 6)
+    ]
+    assert [(o.customer_id, o.on) for o in everyone] == [
+        (c, date(2026, 2, 28)), (elsewhere, date(2026, 3, 1))
+    ]  # fmt: skip
+    assert "membership" in OCCASION_KEYS and DEFAULTS["membership"] == (True, 1)
+
+
 def test_first_purchase_anniversary_in_the_store_zone(db: Database) -> None:
     store = _store(db)
     c = make_customer(db, home_store_id=store)

@@ -282,3 +282,36 @@ def test_winback_report_on_the_page(
     assert treated is not None and held is not None
     assert treated.select("td")[1].text == "5" and held.select("td")[1].text == "5"
     assert page.select_one("[data-testid=uplift]") is not None
+
+
+def test_the_ready_made_templates_are_added_once_and_audited(
+    db: Database, client_for: Factory, accounts: dict[str, Account]
+) -> None:
+    from guanxi.care.default_templates import DEFAULT_TEMPLATES
+
+    clerk, csrf_clerk = client_for("clerk")
+    refused = clerk.post("/care/templates/defaults", data={"csrf_token": csrf_clerk},
+                         follow_redirects=False)  # fmt: skip
+    assert refused.status_code == 403
+    manager, csrf = client_for("manager")
+    page = BeautifulSoup(manager.get("/care/templates").text, "html.parser")
+    button = page.select_one('[data-testid="add-defaults"] button')
+    assert button is not None and f"({len(DEFAULT_TEMPLATES)})" in button.text
+    added = manager.post("/care/templates/defaults", data={"csrf_token": csrf},
+                         follow_redirects=False)  # fmt: skip
+    assert added.status_code == 303
+    assert added.headers["location"] == f"/care/templates?added={len(DEFAULT_TEMPLATES)}"
+    after = BeautifulSoup(manager.get(added.headers["location"]).text, "html.parser")
+    assert after.select_one('[data-testid="add-defaults"]') is None  # nothing left to add
+    assert after.select_one('[data-testid="templates-added"]') is not None
+    assert len(after.select('[data-testid="template-row"]')) == len(DEFAULT_TEMPLATES)
+    again = manager.post("/care/templates/defaults", data={"csrf_token": csrf},
+                         follow_redirects=False)  # fmt: skip
+    assert again.headers["location"] == "/care/templates?added=0"
+    with db.read() as s:
+        rows = s.execute(select(MessageTemplate.id)).all()
+        entries = s.execute(
+            select(AuditEntry.detail).where(AuditEntry.action == audit.Action.TEMPLATES_INSTALLED)
+        ).scalars().all()  # fmt: skip
+    assert len(rows) == len(DEFAULT_TEMPLATES)
+    assert entries == [{"added": len(DEFAULT_TEMPLATES)}]

@@ -8,17 +8,20 @@ import io
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from guanxi.care import links, outbox
 from guanxi.care.outbox import Draft
+from guanxi.config import Settings
 from guanxi.services import audit
 from guanxi.storage.db import Database
 from guanxi.storage.models import AppSetting, AuditEntry, Consent, ConsentEvent, Message
+from guanxi.web.app import create_app
 from tests.factories import make_customer
-from tests.web.conftest import Account
+from tests.web.conftest import HASHER, Account
 
 Factory = Callable[[str], tuple[TestClient, str]]
 NOW = datetime.now(UTC) - timedelta(minutes=5)
@@ -105,6 +108,12 @@ def test_tampered_or_bad_tokens_are_refused_cleanly(app: FastAPI, db: Database) 
                 assert response.status_code == 404, (method, bad)
                 assert 'data-state="invalid"' in response.text
     assert consent_of(db, cid) is True
+
+
+@pytest.fixture
+def app(db: Database) -> FastAPI:
+    """No quiet hours: the exports run on the wall clock (quiet hours hold marketing back)."""
+    return create_app(Settings(quiet_hours=""), db=db, hasher=HASHER)
 
 
 def test_outbox_page_lists_retries_and_exports(

@@ -349,6 +349,10 @@ _FIRST_PURCHASE = (
     gettext_noop("Today is {years} years since the first purchase."),
     gettext_noop("{years} years since the first purchase on {date}."),
 )
+_MEMBERSHIP = (
+    gettext_noop("Today is {years} years of membership."),
+    gettext_noop("{years} years of membership on {date}."),
+)
 _FESTIVAL = (
     gettext_noop("{festival} today: greet one of the most valuable customers."),
     gettext_noop("{festival} on {date}: greet one of the most valuable customers."),
@@ -369,7 +373,7 @@ def occasion_items(session: Session, q: AgendaQuery) -> Iterator[AgendaItem]:
 
     rules = occasion_rules(session)
     personal = {k: r for k, r in rules.items()
-                if k in ("birthday", "anniversary", "first_purchase") and r.observed
+                if k in ("birthday", "anniversary", "first_purchase", "membership") and r.observed
                 and not _greeted_by_template(r)}  # fmt: skip
     if not personal:
         return
@@ -388,10 +392,11 @@ def occasion_items(session: Session, q: AgendaQuery) -> Iterator[AgendaItem]:
             if o.years:
                 pair, params["years"] = _BIRTHDAY_YEARS, o.years
             yield item(o.customer_id, "birthday", _pick(pair, o.on, q.day), params, o.on, q.day)
-        elif o.occasion == "first_purchase":
+        elif o.occasion in ("first_purchase", "membership"):
             params["years"] = o.years or 1
-            yield item(o.customer_id, "anniversary", _pick(_FIRST_PURCHASE, o.on, q.day),
-                       params, o.on, q.day)  # fmt: skip
+            pair = _FIRST_PURCHASE if o.occasion == "first_purchase" else _MEMBERSHIP
+            yield item(o.customer_id, "anniversary", _pick(pair, o.on, q.day), params, o.on,
+                       q.day)  # fmt: skip
         else:
             params["label"] = o.label
             yield item(o.customer_id, "anniversary", _pick(_ANNIVERSARY, o.on, q.day), params,

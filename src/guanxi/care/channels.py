@@ -7,13 +7,15 @@ again later. Any other exception means the outcome is unknown (e.g. a timeout af
 was sent): the outbox marks the message ``unknown`` and never resends it automatically.
 
 No SMS or WeChat provider is bundled: a shop plugs its gateway in through ``SmsGateway`` /
-``WeChatGateway`` (``SmsChannel`` / ``WeChatChannel`` adapt them), or exports SMS as a CSV for
-its SMS platform (``guanxi.care.outbox.sms_csv``).
+``WeChatGateway`` (``SmsChannel`` / ``WeChatChannel`` adapt them), named in the settings as
+``package.module:factory`` (``GUANXI_SMS_GATEWAY``, ``GUANXI_WECHAT_GATEWAY``), or exports the
+messages as a CSV for its platform (``guanxi.care.outbox.sms_csv`` / ``wechat_csv``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -171,6 +173,7 @@ def _quietly_close(smtp: smtplib.SMTP) -> None:
             smtp.close()
 
 
+@runtime_checkable
 class SmsGateway(Protocol):
     """A shop's SMS provider: sends ``text`` to a phone (E.164) and returns its message id.
 
@@ -180,11 +183,18 @@ class SmsGateway(Protocol):
     def send_sms(self, phone: str, text: str) -> str | None: ...
 
 
+@runtime_checkable
 class WeChatGateway(Protocol):
     """A shop's WeChat provider (e.g. a service account's customer-service or subscription
     message API): sends ``text`` to a WeChat id and returns its message id."""
 
     def send_wechat(self, wechat_id: str, text: str) -> str | None: ...
+
+
+def _close_gateway(gateway: object) -> None:
+    close = getattr(gateway, "close", None)
+    if callable(close):
+        close()
 
 
 class SmsChannel:
@@ -198,6 +208,10 @@ class SmsChannel:
     def send(self, message: Outgoing) -> str | None:
         return self.gateway.send_sms(message.to, message.body)
 
+    def close(self) -> None:
+        """Close the gateway's connection, when it has a ``close()``."""
+        _close_gateway(self.gateway)
+
 
 class WeChatChannel:
     """The outbox channel over a ``WeChatGateway``."""
@@ -210,12 +224,54 @@ class WeChatChannel:
     def send(self, message: Outgoing) -> str | None:
         return self.gateway.send_wechat(message.to, message.body)
 
+    def close(self) -> None:
+        """Close the gateway's connection, when it has a ``close()``."""
+        _close_gateway(self.gateway)
+
+
+def load_gateway(path: str, settings: Settings, *, setting: str) -> object:
+    """Call the factory named by ``path`` ('package.module:factory') with the settings.
+
+    Raises ConfigError (naming ``setting``, what was found and the way out) when the module
+    cannot be imported or has no such callable.
+    """
+    module_name, _, attribute = (part.strip() for part in path.partition(":"))
+    if not module_name or not attribute:
+        raise ConfigError(f"{setting} must look like 'package.module:factory' (found {path!r})")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{setting}={path!r}: cannot import {module_name!r} ({exc}); install the gateway's "
+            "package in Guanxi's environment or correct the module path"
+        ) from exc
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ConfigError(
+            f"{setting}={path!r}: module {module_name!r} has no callable {attribute!r}; "
+            "name the function that builds the gateway after the colon"
+        )
+    return factory(settings)
+
+
+def _gateway_channel(path: str, settings: Settings, *, setting: str, kind: str) -> Channel:
+    gateway = load_gateway(path, settings, setting=setting)
+    if kind == "sms" and isinstance(gateway, SmsGateway):
+        return SmsChannel(gateway)
+    if kind == "wechat" and isinstance(gateway, WeChatGateway):
+        return WeChatChannel(gateway)
+    method = "send_sms(phone, text)" if kind == "sms" else "send_wechat(wechat_id, text)"
+    raise ConfigError(
+        f"{setting}={path!r} returned {type(gateway).__name__!r}, which has no {method} "
+        "method; the factory must return the gateway object"
+    )
+
 
 def channels_from_settings(settings: Settings) -> dict[str, Channel]:
-    """The channels the settings configure: email when ``GUANXI_SMTP_HOST`` is set.
+    """The channels the settings configure: email when ``GUANXI_SMTP_HOST`` is set, SMS and
+    WeChat when ``GUANXI_SMS_GATEWAY`` / ``GUANXI_WECHAT_GATEWAY`` name a gateway factory.
 
-    SMS and WeChat have no bundled provider; their messages stay queued for an adapter or,
-    for SMS, the CSV export.
+    Without a gateway, SMS and WeChat messages stay queued for the CSV exports.
     """
     out: dict[str, Channel] = {}
     if settings.smtp_host:
@@ -229,4 +285,11 @@ def channels_from_settings(settings: Settings) -> dict[str, Channel]:
                                  password=settings.smtp_password,
                                  starttls=settings.smtp_starttls,
                                  timeout=settings.smtp_timeout_s)  # fmt: skip
+    if settings.sms_gateway:
+        out["sms"] = _gateway_channel(settings.sms_gateway, settings,
+                                      setting="GUANXI_SMS_GATEWAY", kind="sms")  # fmt: skip
+    if settings.wechat_gateway:
+        out["wechat"] = _gateway_channel(
+            settings.wechat_gateway, settings, setting="GUANXI_WECHAT_GATEWAY", kind="wechat"
+        )
     return out

@@ -23,6 +23,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from guanxi.care.calendar import FESTIVALS
+from guanxi.services import audit
+from guanxi.storage.db import Database
 from guanxi.storage.models import MessageTemplate
 
 FESTIVAL_KEYS: tuple[str, ...] = FESTIVALS
@@ -399,17 +401,26 @@ def default_template(key: str, channel: str, locale: str) -> DefaultTemplate:
     raise KeyError(f"no default template for {key!r} on {channel} in {locale}")
 
 
-def install_defaults(session: Session, *, now: datetime | None = None) -> int:
-    """Insert the ready-made templates the shop does not have yet (matched by name, channel and
-    locale, so edited texts are kept and deleted ones come back); returns how many were
-    inserted. ``now`` stamps the new rows (the demo passes its own clock)."""
-    at = now or datetime.now(UTC)
+def _missing(session: Session) -> list[DefaultTemplate]:
     have = {
         (name, channel, locale)
         for name, channel, locale in session.execute(
             select(MessageTemplate.name, MessageTemplate.channel, MessageTemplate.locale)
         )
     }
+    return [t for t in DEFAULT_TEMPLATES if (t.name, t.channel, t.locale) not in have]
+
+
+def missing_defaults(session: Session) -> int:
+    """How many ready-made templates the shop does not have (by name, channel and locale)."""
+    return len(_missing(session))
+
+
+def install_defaults(session: Session, *, now: datetime | None = None) -> int:
+    """Insert the ready-made templates the shop does not have yet (matched by name, channel and
+    locale, so edited texts are kept and deleted ones come back); returns how many were
+    inserted. ``now`` stamps the new rows (the demo passes its own clock)."""
+    at = now or datetime.now(UTC)
     rows = [
         {
             "name": t.name,
@@ -423,15 +434,26 @@ def install_defaults(session: Session, *, now: datetime | None = None) -> int:
             "created_at": at,
             "updated_at": at,
         }
-        for t in DEFAULT_TEMPLATES
-        if (t.name, t.channel, t.locale) not in have
+        for t in _missing(session)
     ]
     if rows:
         session.execute(insert(MessageTemplate), rows)
     return len(rows)
 
 
+def add_default_templates(db: Database, *, actor_id: int | None) -> int:
+    """The owner's or a manager's "add the ready-made templates": install the missing ones in
+    one transaction, audited with the count; returns how many were added."""
+    with db.write() as session:
+        added = install_defaults(session)
+        if added:
+            audit.record(session, audit.Action.TEMPLATES_INSTALLED, actor_id=actor_id,
+                         target_type="message_template", detail={"added": added})  # fmt: skip
+    return added
+
+
 __all__ = [
     "CHANNELS", "DEFAULT_TEMPLATES", "FESTIVAL_KEYS", "LOCALES", "OCCASION_KEYS", "OTHER_KEYS",
-    "DefaultTemplate", "default_template", "install_defaults",
+    "DefaultTemplate", "add_default_templates", "default_template", "install_defaults",
+    "missing_defaults",
 ]  # fmt: skip

@@ -1,10 +1,11 @@
 """Occasions (关怀节点): which ones the shop observes, and the customers' occasions in a range.
 
 An occasion is a birthday (solar or lunar), an anniversary (an ``Anniversary`` row, kept in the
-solar or the lunar calendar), the anniversary of the first purchase, or a festival of
-``care.calendar.FESTIVALS``. ``occasion_rules`` gives, for each, whether the shop observes it,
-how many days ahead it reaches the agenda, and the greeting template that ``guanxi daily``
-queues on the day (None: the occasion makes agenda items instead).
+solar or the lunar calendar), the membership anniversary (the ``Anniversary`` row of kind
+'membership': the day the customer joined), the anniversary of the first purchase, or a
+festival of ``care.calendar.FESTIVALS``. ``occasion_rules`` gives, for each, whether the shop
+observes it, how many days ahead it reaches the agenda, and the greeting template that
+``guanxi daily`` queues on the day (None: the occasion makes agenda items instead).
 
 ``customer_occasions`` finds the customers' birthdays and anniversaries in a date range with a
 few set-based queries, fast for 100,000 customers: each day of the range is turned into the
@@ -39,7 +40,9 @@ from guanxi.storage.models import (
     Store,
 )
 
-OCCASION_KEYS: tuple[str, ...] = ("birthday", "anniversary", "first_purchase", *FESTIVALS)
+OCCASION_KEYS: tuple[str, ...] = (
+    "birthday", "anniversary", "first_purchase", "membership", *FESTIVALS
+)  # fmt: skip
 
 MAX_LEAD_DAYS = 60
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -49,6 +52,7 @@ DEFAULT_ZONE = "Asia/Shanghai"
 # a few days for most, longer for 春节 and 中秋 (gifts are bought well ahead).
 DEFAULTS: dict[str, tuple[bool, int]] = {
     "birthday": (True, 3), "anniversary": (True, 3), "first_purchase": (True, 1),
+    "membership": (True, 1),
     "new_year": (True, 3), "valentines": (False, 3), "chuxi": (True, 5),
     "spring_festival": (True, 10), "lantern": (True, 3), "womens_day": (True, 3),
     "qingming": (True, 7), "labour_day": (True, 3), "mothers_day": (True, 5),
@@ -61,6 +65,7 @@ OCCASION_LABELS: dict[str, str] = {
     "birthday": gettext_noop("Birthday"),
     "anniversary": gettext_noop("Anniversary"),
     "first_purchase": gettext_noop("First-purchase anniversary"),
+    "membership": gettext_noop("Membership anniversary"),
     "new_year": gettext_noop("New Year's Day"),
     "valentines": gettext_noop("Valentine's Day"),
     "chuxi": gettext_noop("New Year's Eve (Chuxi)"),
@@ -99,12 +104,13 @@ class CustomerOccasion:
     """One customer's occasion on a day.
 
     ``label``: "solar" / "lunar" for birthdays, the anniversary's own label ("结婚纪念日"), ""
-    for the first purchase. ``years``: the age turned, or the years since the anniversary /
-    first purchase (None for a birthday without a birth year).
+    for the first purchase and the membership anniversary. ``years``: the age turned, or the
+    years since the anniversary / first purchase / joining (None for a birthday without a
+    birth year).
     """
 
     customer_id: int
-    occasion: str  # "birthday" | "anniversary" | "first_purchase"
+    occasion: str  # "birthday" | "anniversary" | "first_purchase" | "membership"
     on: date
     label: str
     years: int | None
@@ -218,9 +224,9 @@ def customer_occasions(
     customer_ids: Collection[int] | None = None,
     zone: str | None = None,
 ) -> list[CustomerOccasion]:
-    """The birthdays, anniversaries and first-purchase anniversaries from ``start`` to ``end``
-    (both included) of the customers of ``store_id`` (home store) or of ``customer_ids``, never
-    erased ones; by date, then occasion, then customer.
+    """The birthdays, anniversaries (membership ones included) and first-purchase anniversaries
+    from ``start`` to ``end`` (both included) of the customers of ``store_id`` (home store) or
+    of ``customer_ids``, never erased ones; by date, then occasion, then customer.
 
     First purchases are dated in ``zone`` (default: the store's zone, else Asia/Shanghai).
     """
@@ -309,31 +315,42 @@ def _anniversaries(
     lunar: dict[int, list[tuple[date, int]]],
 ) -> list[CustomerOccasion]:
     """Solar anniversaries filtered in SQL by month/day; lunar ones (few) converted here. The
-    (small) anniversary table is read first, then its customers checked against ``where``."""
+    (small) anniversary table is read first, then its customers checked against ``where``.
+    A row of kind 'membership' is the "membership" occasion, with no label."""
     code = extract("month", Anniversary.occurs_on) * 100 + extract("day", Anniversary.occurs_on)
-    base = select(Anniversary.customer_id, Anniversary.label, Anniversary.occurs_on)
+    base = select(Anniversary.customer_id, Anniversary.kind, Anniversary.label,
+                  Anniversary.occurs_on)  # fmt: skip
     found: list[CustomerOccasion] = []
-    for cid, label, since in session.execute(
+    for cid, kind, label, since in session.execute(
         base.where(Anniversary.calendar_kind != "lunar", code.in_(sorted(solar)))
     ):
         for day in solar.get(_code(since.month, since.day), ()):
-            years = _years(day.year, since.year)
-            if years:
-                found.append(CustomerOccasion(cid, "anniversary", day, label, years))
+            found += _anniversary(cid, kind, label, day, _years(day.year, since.year))
     if lunar:
-        for cid, label, since in session.execute(base.where(Anniversary.calendar_kind == "lunar")):
+        for cid, kind, label, since in session.execute(
+            base.where(Anniversary.calendar_kind == "lunar")
+        ):
             if _lunar_of(since) is None:  # outside borax's years
                 continue
             origin = LunarDate.from_solar(since)  # the lunar date of the day it happened
             key = _code(origin.month, origin.day)  # a leap month counts as the regular one
             for day, lunar_year in lunar.get(key, ()):
-                years = _years(lunar_year, origin.year)
-                if years:
-                    found.append(CustomerOccasion(cid, "anniversary", day, label, years))
+                found += _anniversary(cid, kind, label, day, _years(lunar_year, origin.year))
     if not found:
         return []
     kept = _in_view(session, where, wanted, {o.customer_id for o in found})
     return [o for o in found if o.customer_id in kept]
+
+
+def _anniversary(
+    cid: int, kind: str, label: str, day: date, years: int | None
+) -> list[CustomerOccasion]:
+    """The occasion of one anniversary row on ``day`` (none before its first anniversary)."""
+    if not years:
+        return []
+    if kind == "membership":
+        return [CustomerOccasion(cid, "membership", day, "", years)]
+    return [CustomerOccasion(cid, "anniversary", day, label, years)]
 
 
 def _first_purchases(

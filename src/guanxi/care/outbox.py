@@ -6,13 +6,14 @@ erased, frequency cap), ``failed`` (the provider definitely refused it ``max_att
 times; a refusal before that puts it back in the queue with a growing delay), ``unknown``
 (anything else went wrong while sending, or the process died: it may have been delivered, so
 it is never resent automatically; a manager may requeue it after checking), ``exported``
-(handed to an SMS platform as a CSV) or ``cancelled``.
+(handed to an SMS or WeChat platform as a CSV) or ``cancelled``.
 
 Rules: marketing messages need the customer's consent on the channel (re-checked at send
 time); transactional ones (``is_marketing`` False: receipts, balances) need none but still an
 address. At most ``marketing_per_week`` marketing messages reach a customer in any 7 days,
 across campaigns and channels (counting sent, sending, unknown and exported). No marketing
-message goes out in the quiet hours (shop time): it stays queued until the window ends.
+message goes out in the quiet hours (shop time): it stays queued until the window ends, and
+the CSV exports leave it queued too (the platform would send it at once).
 Every marketing email carries a signed unsubscribe link (body and List-Unsubscribe header);
 every marketing SMS ends with the opt-out text.
 """
@@ -25,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, TextIO
+from typing import Any, Required, TextIO, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, select, update
@@ -445,7 +446,7 @@ def recover_stale(db: Database, *, now: datetime, older_than: timedelta) -> int:
         ).rowcount)  # type: ignore[attr-defined]  # fmt: skip
 
 
-# --- staff actions: retry, SMS export ----------------------------------------------------------
+# --- staff actions: retry, CSV export -------------------------------------------------------
 
 
 def _in_scope(scope: int | None) -> Any:
@@ -498,13 +499,65 @@ def csv_phone(phone: str) -> str:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What one CSV export did: messages written, skipped (by reason), and marketing messages
+    held back because the export happened in the quiet hours (still queued, due at
+    ``held_until``)."""
+
     exported: int
     skipped: dict[str, int]
+    held: int = 0
+    held_until: datetime | None = None
 
 
-def sms_csv(
+# The CSV of each channel: header, and the address as the platform expects it.
+_EXPORT_HEADERS = {"sms": ["phone", "content"], "wechat": ["openid", "content"]}
+
+
+def _export_address(channel: str, address: str) -> str:
+    return csv_phone(address.strip()) if channel == "sms" else address.strip()
+
+
+class ExportOptions(TypedDict, total=False):
+    """The keyword arguments of ``export_csv`` after the channel."""
+
+    now: Required[datetime]
+    actor_id: Required[int | None]
+    campaign_id: int | None
+    message_ids: Sequence[int] | None
+    scope: int | None
+    policy: SendPolicy | None
+    limit: int | None
+
+
+def sms_csv(db: Database, out: TextIO, **options: Unpack[ExportOptions]) -> ExportResult:
+    """The due SMS messages as a CSV for an SMS platform (``phone,content``; mainland numbers
+    as 11 digits); see ``export_csv`` for the rules and ``options``."""
+    return export_csv(db, out, "sms", **options)
+
+
+def wechat_csv(db: Database, out: TextIO, **options: Unpack[ExportOptions]) -> ExportResult:
+    """The due WeChat messages as a CSV (``openid,content``: the customer's WeChat id) for a
+    shop that sends through its WeChat platform by hand; see ``export_csv``."""
+    return export_csv(db, out, "wechat", **options)
+
+
+def _due_for_export(
+    channel: str, *, now: datetime, scope: int | None, campaign_id: int | None,
+    message_ids: Sequence[int] | None,
+) -> list[Any]:  # fmt: skip
+    where = [Message.channel == channel, Message.status == "queued", Message.not_before <= now,
+             _in_scope(scope)]  # fmt: skip
+    if campaign_id is not None:
+        where.append(Message.campaign_id == campaign_id)
+    if message_ids is not None:
+        where.append(Message.id.in_(list(message_ids)))
+    return where
+
+
+def export_csv(
     db: Database,
     out: TextIO,
+    channel: str,
     *,
     now: datetime,
     actor_id: int | None,
@@ -514,62 +567,34 @@ def sms_csv(
     policy: SendPolicy | None = None,
     limit: int | None = None,
 ) -> ExportResult:
-    """Write the due, queued SMS messages (of a campaign, or the ids given) as a CSV that SMS
-    platforms import (columns ``phone,content``; mainland numbers as 11 digits), and mark them
-    ``exported`` (they count as sent). Consent, address and cap are checked first: the others
-    are ``skipped``. Audited (counts only, no phone numbers). ``out`` is written only here:
-    write it to the user after this returns (the transaction has committed)."""
+    """Write the due, queued messages of ``channel`` (of a campaign, or the ids given) as a CSV
+    that the channel's platform imports, and mark them ``exported`` (they count as sent).
+
+    Consent, address and cap are checked first: the others are ``skipped``. In the quiet
+    hours the marketing messages are held back (left queued, counted in ``held``): a platform
+    sends what it imports at once. Audited (counts only, no addresses). ``out`` is written
+    only here: write it to the user after this returns (the transaction has committed).
+    """
+    if channel not in _EXPORT_HEADERS:
+        raise InvalidInput(f"no CSV export for channel {channel!r}: use sms or wechat")
     policy = policy or DEFAULT_POLICY
+    until = quiet_until(now, policy)
+    where = _due_for_export(channel, now=now, scope=scope, campaign_id=campaign_id,
+                            message_ids=message_ids)  # fmt: skip
     with db.write() as session:
-        query = (
-            select(Message)
-            .where(Message.channel == "sms", Message.status == "queued", Message.not_before <= now,
-                   _in_scope(scope))
-            .order_by(Message.not_before, Message.id)
-        )  # fmt: skip
-        if campaign_id is not None:
-            query = query.where(Message.campaign_id == campaign_id)
-        if message_ids is not None:
-            query = query.where(Message.id.in_(list(message_ids)))
-        if limit is not None:
-            query = query.limit(limit)
-        messages = list(session.execute(query).scalars())
-        ids = [m.customer_id for m in messages]
-        marketing_ids = [m.customer_id for m in messages if m.is_marketing]
-        barred = {
-            True: exclusions(session, marketing_ids, "sms", now=now, is_marketing=True,
-                             planned=1, policy=policy),
-            False: exclusions(session, [m.customer_id for m in messages if not m.is_marketing],
-                              "sms", now=now, is_marketing=False, policy=policy),
-        }  # fmt: skip
-        counts = Counter(recent_counts(session, marketing_ids, now=now))
-        phones: dict[int, str] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            phones.update({int(c): p or "" for c, p in session.execute(
-                select(Customer.id, Customer.phone).where(Customer.id.in_(chunk)))})  # fmt: skip
+        held = 0
+        if until is not None:
+            held = session.execute(
+                select(func.count()).select_from(Message)
+                .where(*where, Message.is_marketing.is_(True))
+            ).scalar_one()  # fmt: skip
+            where.append(Message.is_marketing.is_(False))
+        query = select(Message).where(*where).order_by(Message.not_before, Message.id)
+        messages = list(session.execute(query.limit(limit)).scalars())
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["phone", "content"])
-        skipped: Counter[str] = Counter()
-        exported: list[int] = []
-        for m in messages:
-            reason = barred[m.is_marketing].get(m.customer_id)
-            if reason is None and m.is_marketing:
-                if counts[m.customer_id] >= policy.marketing_per_week:
-                    reason = "frequency_cap"
-                else:
-                    counts[m.customer_id] += 1
-            if reason is not None:
-                m.status, m.reason = "skipped", reason
-                skipped[reason] += 1
-                continue
-            url = None
-            if m.is_marketing and policy.public_url and UNSUBSCRIBE_PLACEHOLDER in m.body:
-                url = links.unsubscribe_url(policy.public_url,
-                                            links.unsubscribe_token(session, m.id))  # fmt: skip
-            text = final_body(m.body, "sms", is_marketing=m.is_marketing, unsubscribe_url=url,
-                              policy=policy)  # fmt: skip
-            writer.writerow([csv_phone(phones[m.customer_id].strip()), text])
-            exported.append(m.id)
+        writer.writerow(_EXPORT_HEADERS[channel])
+        exported, skipped = _write_rows(session, writer, messages, channel, now=now,
+                                        policy=policy)  # fmt: skip
         for chunk in _chunks(exported):
             session.execute(
                 update(Message).where(Message.id.in_(chunk))
@@ -577,12 +602,56 @@ def sms_csv(
                         attempts=Message.attempts + 1, reason=None)
                 .execution_options(synchronize_session=False)
             )  # fmt: skip
+        detail: dict[str, Any] = {"channel": channel, "exported": len(exported),
+                                  "skipped": dict(skipped)}  # fmt: skip
+        if held:
+            detail["held_for_quiet_hours"] = held
         audit.record(session, audit.Action.MESSAGES_EXPORTED, actor_id=actor_id,
                      target_type="campaign" if campaign_id is not None else "message",
-                     target_id=campaign_id,
-                     detail={"channel": "sms", "exported": len(exported),
-                             "skipped": dict(skipped)})  # fmt: skip
-        return ExportResult(len(exported), dict(skipped))
+                     target_id=campaign_id, detail=detail)  # fmt: skip
+        return ExportResult(len(exported), dict(skipped), held, until if held else None)
+
+
+def _write_rows(
+    session: Session, writer: Any, messages: Sequence[Message], channel: str, *,
+    now: datetime, policy: SendPolicy,
+) -> tuple[list[int], Counter[str]]:  # fmt: skip
+    """Write the rows of the messages that may go out; mark the others ``skipped``."""
+    marketing_ids = [m.customer_id for m in messages if m.is_marketing]
+    barred = {
+        True: exclusions(session, marketing_ids, channel, now=now, is_marketing=True,
+                         planned=1, policy=policy),
+        False: exclusions(session, [m.customer_id for m in messages if not m.is_marketing],
+                          channel, now=now, is_marketing=False, policy=policy),
+    }  # fmt: skip
+    counts = Counter(recent_counts(session, marketing_ids, now=now))
+    addresses: dict[int, str] = {}
+    column = _ADDRESS[channel]
+    for chunk in _chunks(list(dict.fromkeys(m.customer_id for m in messages))):
+        addresses.update({int(c): a or "" for c, a in session.execute(
+            select(Customer.id, column).where(Customer.id.in_(chunk)))})  # fmt: skip
+    skipped: Counter[str] = Counter()
+    exported: list[int] = []
+    for m in messages:
+        reason = barred[m.is_marketing].get(m.customer_id)
+        if reason is None and m.is_marketing:
+            if counts[m.customer_id] >= policy.marketing_per_week:
+                reason = "frequency_cap"
+            else:
+                counts[m.customer_id] += 1
+        if reason is not None:
+            m.status, m.reason = "skipped", reason
+            skipped[reason] += 1
+            continue
+        url = None
+        if m.is_marketing and policy.public_url and UNSUBSCRIBE_PLACEHOLDER in m.body:
+            url = links.unsubscribe_url(policy.public_url,
+                                        links.unsubscribe_token(session, m.id))  # fmt: skip
+        text = final_body(m.body, channel, is_marketing=m.is_marketing, unsubscribe_url=url,
+                          policy=policy)  # fmt: skip
+        writer.writerow([_export_address(channel, addresses[m.customer_id]), text])
+        exported.append(m.id)
+    return exported, skipped
 
 
 # --- reading the outbox -------------------------------------------------------------------------
@@ -665,5 +734,7 @@ __all__ = [
     "recover_stale",
     "retry",
     "send_due",
+    "export_csv",
     "sms_csv",
+    "wechat_csv",
 ]

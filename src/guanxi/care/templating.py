@@ -73,6 +73,7 @@ COMPOUND_SURNAMES = frozenset(_COMPOUND_TEXT.split(" "))
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WARM_STYLES = frozenset({"amiable", "expressive"})
 _TRUE = frozenset({"1", "true", "yes", "y", "是", "名字", "first_name", "given_name"})
+_FULL_NAME = frozenset({"full_name", "全名", "姓名"})
 _LUNAR_MONTHS = "正二三四五六七八九十冬腊"
 _LUNAR_DAYS_TEXT = (
     "初一初二初三初四初五初六初七初八初九初十十一十二十三十四十五"
@@ -111,14 +112,21 @@ def _latin(text: str) -> str:
 
 
 def salutation(
-    name: str, gender: str, style: str | None, locale: str, prefers_first_name: bool = False
+    name: str,
+    gender: str,
+    style: str | None,
+    locale: str,
+    prefers_first_name: bool = False,
+    *,
+    prefers_full_name: bool = False,
 ) -> str:
     """How a message addresses the customer.
 
-    Chinese: 张女士 / 王先生, the given name (晓明) when preferred, else the full name when the
-    gender is unknown. English: "Ms Zhang" / "Mr Wang" (surnames in pinyin), the first name
-    when preferred or the style is warm (amiable, expressive) and the name is in Latin script.
-    An empty name gives 顾客 / "customer".
+    Chinese: 张女士 / 王先生, the given name (晓明) when preferred, else the full name when
+    preferred or the gender is unknown. English: "Ms Zhang" / "Mr Wang" (surnames in pinyin),
+    the first name when preferred or the style is warm (amiable, expressive) and the name is in
+    Latin script, the full name ("Zhang Xiaoming") when preferred. An empty name gives 顾客 /
+    "customer".
     """
     zh = _is_chinese(locale)
     surname, given = split_name(name)
@@ -127,12 +135,12 @@ def salutation(
     chinese_name = bool(_CJK.match(surname))
     # A one-character given name alone (伟 of 张伟) is not a form of address: use the full name.
     usable_given = given if (not chinese_name or len(given) >= 2) else ""
-    warm = style in _WARM_STYLES and not chinese_name and not zh
+    warm = style in _WARM_STYLES and not chinese_name and not zh and not prefers_full_name
     if (prefers_first_name or warm) and given:
         if not usable_given:
             return name.strip() if zh else f"{_latin(surname)} {_latin(given)}"
         return usable_given if zh else _latin(usable_given)
-    if gender in ("female", "male"):
+    if gender in ("female", "male") and not prefers_full_name:
         if zh:
             return f"{surname}{'女士' if gender == 'female' else '先生'}"
         return f"{'Ms' if gender == 'female' else 'Mr'} {_latin(surname)}"
@@ -149,6 +157,12 @@ def prefers_first_name(custom_fields: Mapping[str, Any] | None) -> bool:
         if value is True or (isinstance(value, str) and value.strip().lower() in _TRUE):
             return True
     return False
+
+
+def prefers_full_name(custom_fields: Mapping[str, Any] | None) -> bool:
+    """Whether the custom field 称呼偏好 says to address the customer by their full name."""
+    value = (custom_fields or {}).get("称呼偏好")
+    return isinstance(value, str) and value.strip().lower() in _FULL_NAME
 
 
 def explicit_salutation(custom_fields: Mapping[str, Any] | None) -> str | None:
@@ -329,8 +343,9 @@ def contexts(
                 name, custom, b_month, b_day = "", {}, None, None
             surname, given = split_name(name or "")
             greeting = explicit_salutation(custom) or salutation(
-                name or "", gender or "unknown", style, locale, prefers_first_name(custom)
-            )
+                name or "", gender or "unknown", style, locale, prefers_first_name(custom),
+                prefers_full_name=prefers_full_name(custom),
+            )  # fmt: skip
             out[int(cid)] = {
                 "salutation": greeting,
                 "name": name or "",

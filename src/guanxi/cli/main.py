@@ -18,6 +18,7 @@ from guanxi.cli import (
     daily,
     demo,
     imports,
+    interests,
     loyalty,
     outbox,
     points,
@@ -101,6 +102,7 @@ app.add_typer(outbox.app, name="outbox")
 app.command("calendar")(calendar.calendar_command)
 app.command("agenda")(agenda.agenda_command)
 app.command("daily")(daily.daily_command)
+app.command("interests")(interests.interests_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 

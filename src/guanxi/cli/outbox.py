@@ -9,11 +9,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
-from guanxi.care import outbox
+from guanxi.care import opt_outs, outbox
 from guanxi.care.channels import channels_from_settings
 from guanxi.cli.common import console, err_console, state
 from guanxi.errors import GuanxiError
@@ -37,12 +38,13 @@ def send_command(
     ] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Send the due messages of the configured channels (email through GUANXI_SMTP_HOST).
+    """Send the due messages of the configured channels (email, SMS and WeChat gateways).
 
     Consent, address and the weekly limit are checked again for each message; marketing
     messages wait for the end of the quiet hours. Messages left 'sending' by a crash become
-    'unknown' first and are never resent. SMS without a gateway stay queued for the CSV export
-    (guanxi outbox export-sms).
+    'unknown' first and are never resent. SMS and WeChat messages without a gateway
+    (GUANXI_SMS_GATEWAY, GUANXI_WECHAT_GATEWAY) stay queued for the CSV exports
+    (guanxi outbox export-sms, export-wechat).
 
     Example: guanxi outbox send --limit 200
     """
@@ -61,7 +63,8 @@ def send_command(
                                        "channels": sorted(channels)}))  # fmt: skip
         return
     if not channels:
-        console.print("No channel is configured (set GUANXI_SMTP_HOST for email): nothing sent.",
+        console.print("No channel is configured (GUANXI_SMTP_HOST for email, "
+                      "GUANXI_SMS_GATEWAY, GUANXI_WECHAT_GATEWAY): nothing sent.",
                       highlight=False)  # fmt: skip
     console.print(f"{report.sent:,} sent, {report.retrying:,} refused and queued again, "
                   f"{report.failed:,} failed, {report.unknown:,} of unknown outcome, "
@@ -102,20 +105,7 @@ def status_command(
         console.print("Send the queued messages with: guanxi outbox send", highlight=False)
 
 
-@app.command("export-sms")
-def export_sms_command(
-    ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="CSV file to write.")],
-    campaign: Annotated[
-        int | None, typer.Option("--campaign", help="Only this campaign's messages.")
-    ] = None,
-) -> None:
-    """Write the due SMS messages as a CSV (phone,content) for an SMS platform (audited).
-
-    The exported messages count as sent and are not exported again.
-
-    Example: guanxi outbox export-sms sms.csv --campaign 3
-    """
+def _export(ctx: typer.Context, path: Path, channel: str, campaign: int | None) -> None:
     st = state(ctx)
     db = st.database()
     try:
@@ -126,13 +116,88 @@ def export_sms_command(
         raise _fail(GuanxiError(f"cannot write {path}: {exc.strerror}")) from exc
     try:
         with fh:
-            result = outbox.sms_csv(db, fh, now=datetime.now(UTC), actor_id=None,
-                                    campaign_id=campaign,
-                                    policy=outbox.policy_from_settings(st.settings))  # fmt: skip
+            result = outbox.export_csv(db, fh, channel, now=datetime.now(UTC), actor_id=None,
+                                       campaign_id=campaign,
+                                       policy=outbox.policy_from_settings(st.settings))  # fmt: skip
     except GuanxiError as error:
         path.unlink(missing_ok=True)
         raise _fail(error) from error
-    console.print(f"{result.exported:,} SMS written to {path}; "
+    console.print(f"{result.exported:,} messages written to {path}; "
                   f"{sum(result.skipped.values()):,} skipped.", highlight=False)  # fmt: skip
     for reason, count in sorted(result.skipped.items()):
         console.print(f"  skipped, {reason}: {count:,}", highlight=False)
+    if result.held and result.held_until is not None:
+        until = result.held_until.astimezone(ZoneInfo(st.settings.timezone))
+        console.print(f"{result.held:,} marketing messages not exported: it is the quiet hours "
+                      f"(GUANXI_QUIET_HOURS); export them again after {until:%Y-%m-%d %H:%M}.",
+                      highlight=False)  # fmt: skip
+
+
+@app.command("export-sms")
+def export_sms_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="CSV file to write.")],
+    campaign: Annotated[
+        int | None, typer.Option("--campaign", help="Only this campaign's messages.")
+    ] = None,
+) -> None:
+    """Write the due SMS messages as a CSV (phone,content) for an SMS platform (audited).
+
+    The exported messages count as sent and are not exported again. In the quiet hours the
+    marketing messages are left queued (the platform would send them at once).
+
+    Example: guanxi outbox export-sms sms.csv --campaign 3
+    """
+    _export(ctx, path, "sms", campaign)
+
+
+@app.command("export-wechat")
+def export_wechat_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="CSV file to write.")],
+    campaign: Annotated[
+        int | None, typer.Option("--campaign", help="Only this campaign's messages.")
+    ] = None,
+) -> None:
+    """Write the due WeChat messages as a CSV (openid,content) for a WeChat platform (audited).
+
+    For shops without GUANXI_WECHAT_GATEWAY. The same rules as export-sms: consent checked,
+    exported messages count as sent, marketing messages held in the quiet hours.
+
+    Example: guanxi outbox export-wechat wechat.csv --campaign 3
+    """
+    _export(ctx, path, "wechat", campaign)
+
+
+@app.command("opt-outs")
+def opt_outs_command(
+    ctx: typer.Context,
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="CSV or spreadsheet of SMS replies.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Record 回复TD replies: withdraw the SMS consent of customers who replied an opt-out word.
+
+    The file comes from the SMS platform (columns phone, text and optionally time, or
+    手机号码, 回复内容, 回复时间). Opt-out words: GUANXI_SMS_OPT_OUT_WORDS (TD, T, 退订, N,
+    unsubscribe, STOP). Recording the same file again changes nothing (audited).
+
+    Example: guanxi outbox opt-outs replies.csv
+    """
+    st = state(ctx)
+    try:
+        replies = opt_outs.read_replies(path, timezone=st.settings.timezone)
+        report = opt_outs.record_opt_out_replies(
+            st.database(), replies, actor_id=None,
+            words=opt_outs.parse_words(st.settings.sms_opt_out_words),
+        )  # fmt: skip
+    except GuanxiError as error:
+        raise _fail(error) from error
+    if as_json:
+        console.print_json(json.dumps(report.as_json()))
+        return
+    console.print(f"{report.opted_out:,} opted out, {report.already_opted_out:,} already opted "
+                  f"out, {report.consented_since:,} consented again since their reply (kept), "
+                  f"{report.unknown_phone:,} unknown phone, {report.not_opt_out:,} not an "
+                  "opt-out word.", highlight=False)  # fmt: skip

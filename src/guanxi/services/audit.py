@@ -22,6 +22,10 @@ class Action:
     CUSTOMER_CREATED = "customer.created"
     CUSTOMER_UPDATED = "customer.updated"
     CONSENT_CHANGED = "consent.changed"
+    ANNIVERSARY_ADDED = "anniversary.added"
+    ANNIVERSARY_UPDATED = "anniversary.updated"
+    ANNIVERSARY_DELETED = "anniversary.deleted"
+    MEMBER_SINCE_CHANGED = "customer.member_since_changed"
     CUSTOMER_EXPORTED = "customer.exported"
     CUSTOMER_ERASED = "customer.erased"
     IMPORT = "import"
@@ -52,11 +56,13 @@ class Action:
     COMMITMENT_SAVED = "care.commitment_saved"
     COMMITMENT_CLOSED = "care.commitment_closed"
     TEMPLATE_SAVED = "care.template_saved"
+    TEMPLATES_INSTALLED = "care.templates_installed"
     CAMPAIGN_SAVED = "campaign.saved"
     CAMPAIGN_QUEUED = "campaign.queued"
     CAMPAIGN_CANCELLED = "campaign.cancelled"
     MESSAGES_EXPORTED = "messages.exported"  # an SMS CSV for a gateway: personal data leaves
     MESSAGE_RETRIED = "message.retried"
+    OPT_OUT_REPLIES_RECORDED = "messages.opt_out_replies"  # 回复TD replies from a file
 
 
 def record(

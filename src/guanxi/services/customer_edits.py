@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from guanxi.domain.access import mask_phone, sees_all_stores, store_scope
 from guanxi.errors import Conflict, NotFound
 from guanxi.services import audit
-from guanxi.services.customer_forms import CustomerForm, CustomerValues, FormErrors, columns_of
+from guanxi.services.customer_forms import (
+    CustomerForm,
+    CustomerValues,
+    FormErrors,
+    columns_of,
+    salutation_choice,
+    with_salutation,
+)
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
@@ -243,6 +250,17 @@ def _write_columns(c: Customer, values: CustomerValues) -> list[str]:
     return changed
 
 
+def _write_salutation(c: Customer, values: CustomerValues) -> list[str]:
+    """Keep the form of address in the custom fields; ["salutation"] if that changed it."""
+    if "salutation" not in values.fields:
+        return []
+    wanted = values.fields["salutation"]
+    if salutation_choice(c.custom_fields) == wanted:
+        return []
+    c.custom_fields = with_salutation(c.custom_fields, wanted)  # a new dict: JSON is rewritten
+    return ["salutation"]
+
+
 def _via(detail: dict[str, Any], via: str | None) -> dict[str, Any]:
     return {**detail, "via": via} if via else detail
 
@@ -261,7 +279,8 @@ def create_customer(
     """
     with db.write() as session:
         values = _validated(session, data, actor, None)
-        customer = Customer(**values.columns, custom_fields={})
+        custom = with_salutation({}, values.fields.get("salutation"))
+        customer = Customer(**values.columns, custom_fields=custom)
         session.add(customer)
         _flush(session)
         _write_labels(session, customer.id, values)
@@ -287,7 +306,7 @@ def update_customer(
     with db.write() as session:
         c = get_editable_customer(session, customer_id, actor)
         values = _validated(session, data, actor, c)
-        changed = _write_columns(c, values)
+        changed = _write_columns(c, values) + _write_salutation(c, values)
         _flush(session)
         changed = sorted(changed + _write_labels(session, customer_id, values))
         if changed:

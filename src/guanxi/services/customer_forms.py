@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from guanxi.care.templating import prefers_first_name, prefers_full_name
 from guanxi.domain.access import mask_phone
 from guanxi.domain.customers import Birthday, CustomerSource
 from guanxi.domain.names import name_keys
@@ -20,6 +21,12 @@ from guanxi.importers.rows import SOURCES, STYLES, split_list
 
 MAX_LABELS = 30
 LABELS = ("tags", "interests")  # whole sets of names, kept in their own tables
+# The form of address is kept in the customer's custom fields, where ``care.templating`` reads
+# it: 称呼偏好 = first_name / full_name (no key: by gender, 张女士 / 王先生). Imports may have set
+# the older keys too; saving the form replaces them all.
+SALUTATION_KEY = "称呼偏好"
+SALUTATION_KEYS = (SALUTATION_KEY, "prefers_first_name", "first_name_basis")
+SALUTATIONS = ("first_name", "full_name")
 
 
 class FormErrors(InvalidInput):
@@ -76,7 +83,7 @@ def columns_of(name: str, value: Any) -> dict[str, Any]:
         return {"phone": value, "phone_last4": value[-4:] if value else None}
     if name == "birthday":
         return birthday_columns(value)
-    return {} if name in LABELS else {name: value}
+    return {} if name in (*LABELS, "salutation") else {name: value}
 
 
 def birthday_columns(b: Birthday | None) -> dict[str, Any]:
@@ -110,6 +117,7 @@ class CustomerForm:
     notes: str = ""
     home_store_id: str = ""
     owner_staff_id: str = ""
+    salutation: str = ""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> CustomerForm:
@@ -139,6 +147,7 @@ class CustomerForm:
             notes=c["notes"] or "",
             home_store_id=_text(c["home_store_id"]),
             owner_staff_id=_text(c["owner_staff_id"]),
+            salutation=salutation_choice(c.get("custom_fields")) or "",
         )
 
     def check(self, *, masked_phone: str = "") -> tuple[CustomerValues, dict[str, str]]:
@@ -180,6 +189,20 @@ def birthday_text(c: Mapping[str, Any]) -> str:
     if c.get("birthday_kind") == "lunar":
         return f"农历{year}-{leap}{month_day}" if year else f"农历{leap}{month_day}"
     return f"{year}-{month_day}" if year else month_day
+
+
+def salutation_choice(custom_fields: Mapping[str, Any] | None) -> str | None:
+    """The form of address the custom fields ask for: first_name, full_name or None (by
+    gender)."""
+    if prefers_first_name(custom_fields):
+        return "first_name"
+    return "full_name" if prefers_full_name(custom_fields) else None
+
+
+def with_salutation(custom_fields: Mapping[str, Any] | None, choice: str | None) -> dict[str, Any]:
+    """The custom fields with the form of address set to ``choice`` (None: by gender)."""
+    kept = {k: x for k, x in (custom_fields or {}).items() if k not in SALUTATION_KEYS}
+    return {**kept, SALUTATION_KEY: choice} if choice else kept
 
 
 # --- one parser per field: text in, the stored value out (ValueError says what is wrong) -----
@@ -254,6 +277,12 @@ def _labels(raw: str) -> tuple[str, ...]:
     return labels
 
 
+def _salutation(raw: str) -> str | None:
+    if raw and raw not in SALUTATIONS:
+        raise ValueError(f"unknown form of address {raw!r}: choose one from the list")
+    return raw or None
+
+
 def _choose_id(what: str) -> Callable[[str], int | None]:
     def parse(raw: str) -> int | None:
         if not raw:
@@ -281,4 +310,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "notes": _limited(4000),
     "home_store_id": _choose_id("store"),
     "owner_staff_id": _choose_id("staff member"),
+    "salutation": _salutation,
 }

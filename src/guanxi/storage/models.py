@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -155,9 +156,24 @@ class CustomerInterest(Base):
 
 
 class Anniversary(Base):
-    """A date worth remembering for a customer other than the birthday (wedding, membership)."""
+    """A date worth remembering for a customer other than the birthday (wedding, opening).
+
+    ``kind`` 'membership' marks the day the customer became a member (at most one per
+    customer, kept in the solar calendar); 'custom' rows are the dates staff recorded.
+    """
 
     __tablename__ = "anniversary"
+    __table_args__ = (
+        CheckConstraint("kind IN ('custom', 'membership')", name="kind_known"),
+        CheckConstraint("calendar_kind IN ('solar', 'lunar')", name="calendar_kind_known"),
+        Index(
+            "uq_anniversary_membership",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("kind = 'membership'"),
+            postgresql_where=text("kind = 'membership'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -166,6 +182,7 @@ class Anniversary(Base):
     label: Mapped[str] = mapped_column(String(64))
     occurs_on: Mapped[date] = mapped_column(Date)
     calendar_kind: Mapped[str] = mapped_column(String(8), default="solar")
+    kind: Mapped[str] = mapped_column(String(16), default="custom", server_default="custom")
 
 
 class Consent(Base):
@@ -908,7 +925,7 @@ class Commitment(Base):
 class CareTask(Base):
     """One contact to make (a follow-up visit, a greeting, a win-back call): assigned, due on a
     business date, done with an outcome. ``source_key`` makes generation idempotent, e.g.
-    ``followup:<plan>:<purchase>`` or ``greeting:mid_autumn:2026:<customer>``."""
+    ``followup:<plan>:<purchase>`` or ``greeting:mid_autumn:2026-09-25:<customer>``."""
 
     __tablename__ = "care_task"
     __table_args__ = (
@@ -1018,7 +1035,7 @@ class Message(Base):
     """One message to one customer in the outbox (消息), sent at most once.
 
     ``dedupe_key`` is unique (``campaign:<id>:<customer>``,
-    ``greeting:<occasion>:<year>:<customer>``) so nothing is queued twice. The address is read
+    ``greeting:<occasion>:<date>:<customer>``) so nothing is queued twice. The address is read
     from the customer at send time, never copied here. A message is marked ``sending``
     (committed) before the channel is called; one found in ``sending`` later had an unknown
     outcome and becomes ``unknown``: it is never resent blindly.
@@ -1054,3 +1071,4 @@ class Message(Base):
     sending_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_id: Mapped[str | None] = mapped_column(String(100))
+

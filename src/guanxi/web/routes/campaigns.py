@@ -4,12 +4,15 @@
   a live preview for a sample customer (HTMX posts the text as it is typed; without JavaScript
   the "Preview" button posts the whole form and the page comes back with it).
 - ``/care/campaigns`` (campaign senders): the list; ``/care/campaigns/new`` builds a draft from a
-  segment and filters (``?customer_id=`` and ``?category=`` prefill it from the agenda and the
-  interest list); ``/care/campaigns/{id}`` is the dry run (each recipient's message, who is
-  excluded and why, the holdout) with the Queue button, and after queueing the outbox counts
-  and the win-back report (reactivation of the treated against the holdout, 95 % interval).
-- ``/care/interests?category=`` (staff): who is interested in a category and why, with a
-  "message them" button for those who may send campaigns.
+  segment and filters (``?customer_id=``, ``?category=`` and ``?product_id=`` prefill it from
+  the agenda and the interest list); ``/care/campaigns/{id}`` is the dry run (each recipient's
+  message, who is excluded and why, the holdout) with the Queue button, and after queueing the
+  outbox counts and the win-back report (reactivation of the treated against the holdout,
+  95 % interval).
+- ``/care/interests?category=`` or ``?product_id=`` (staff): "a product arrived": who is
+  interested in it (stated interests matching the category or the product name, purchases in
+  the category) and why, with a "message them" button for those who may send campaigns (a
+  category: an interest audience; a product: these customers as explicit ids).
 
 Managers work within their own store; the owner sees every store.
 """
@@ -25,7 +28,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData
 
-from guanxi.care import campaigns, interests, outbox, templating
+from guanxi.care import campaigns, default_templates, interests, outbox, templating
 from guanxi.care.campaigns import Audience
 from guanxi.domain.access import Permission, is_allowed
 from guanxi.errors import Conflict, InvalidInput, NotFound
@@ -156,8 +159,22 @@ def template_list(
     ctx = web_context(request)
     with ctx.db.read() as session:
         rows = campaigns.list_templates(session)
-    context = {"viewer": viewer, "L": labels, "templates": rows, "saved": saved}
+        missing = default_templates.missing_defaults(session)
+    added = request.query_params.get("added", "")
+    context = {"viewer": viewer, "L": labels, "templates": rows, "saved": saved,
+               "missing_defaults": missing,
+               "added": int(added) if added.isdigit() else None}  # fmt: skip
     return ctx.templates.TemplateResponse(request, "care/templates_list.html", context)
+
+
+@router.post("/care/templates/defaults", include_in_schema=False)
+def add_default_templates(
+    request: Request, viewer: Viewer = requires(Permission.CARE_MANAGE)
+) -> Response:
+    """Add the ready-made templates the shop lacks (every festival, birthday, follow-up …)."""
+    added = default_templates.add_default_templates(web_context(request).db,
+                                                    actor_id=_staff_id(viewer))  # fmt: skip
+    return RedirectResponse(f"/care/templates?added={added}", status_code=303)
 
 
 @router.get("/care/templates/new", include_in_schema=False)
@@ -362,10 +379,11 @@ def new_campaign(
     request: Request,
     customer_id: int | None = None,
     category: str = "",
+    product_id: int | None = None,
     viewer: Viewer = requires(Permission.CAMPAIGNS_SEND),
 ) -> Response:
-    """A new draft; ``customer_id`` (from the agenda) or ``category`` (from the interest list)
-    fills in the audience."""
+    """A new draft; ``customer_id`` (from the agenda), ``category`` or ``product_id`` (from the
+    interest list) fill in the audience."""
     form = CampaignForm()
     if customer_id is not None:
         if not customer_in_scope(web_context(request).db, customer_id, _scope(viewer)):
@@ -376,7 +394,24 @@ def new_campaign(
     if category:
         form.interest, form.kind = category, "interest"
         form.name = _("New arrivals: %(category)s") % {"category": category}
+    if product_id is not None:
+        _arrival_audience(request, viewer, form, product_id)
     return _campaign_form(request, viewer, form, None)
+
+
+def _arrival_audience(
+    request: Request, viewer: Viewer, form: CampaignForm, product_id: int
+) -> None:
+    """The customers interested in the product, as explicit ids (its name matters, which an
+    interest audience, a category, cannot say)."""
+    with web_context(request).db.read() as session:
+        arrival = interests.product_arrival(session, product_id)
+        rows = interests.interested_customers(session, arrival, scope=_scope(viewer))
+    form.customer_ids = " ".join(
+        str(r.customer_id) for r in sorted(rows, key=lambda r: r.customer_id)
+    )
+    form.kind = "interest"
+    form.name = _("New arrivals: %(category)s") % {"category": arrival.label}
 
 
 def _save_campaign(
@@ -496,19 +531,28 @@ def cancel_campaign(
 
 @router.get("/care/interests", include_in_schema=False)
 def interests_page(
-    request: Request, category: str = "", viewer: Viewer = requires(Permission.CUSTOMERS_VIEW)
+    request: Request,
+    category: str = "",
+    product_id: str = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_VIEW),
 ) -> Response:
-    """Customers interested in ``category`` (stated or bought), with why."""
+    """What arrived (a product, or a category or free text) and who is interested in it, why."""
     ctx = web_context(request)
     assert viewer.signed_in is not None
     category = category.strip()
     with ctx.db.read() as session:
-        rows = (interests.interested_customers(session, category, scope=_scope(viewer))
-                if category else [])  # fmt: skip
-        names = interests.categories(session)
+        arrival: interests.Arrival | None = None
+        if product_id.strip().isdigit():
+            arrival = interests.product_arrival(session, int(product_id))
+        elif category:
+            arrival = interests.find_arrival(session, category)
+        rows = (interests.interested_customers(session, arrival, scope=_scope(viewer))
+                if arrival is not None else [])  # fmt: skip
+        names, products = interests.categories(session), interests.products(session)
     context = {
-        "viewer": viewer, "L": labels, "category": category, "rows": rows[:INTEREST_LIMIT],
-        "total": len(rows), "categories": names,
+        "viewer": viewer, "L": labels, "category": category, "arrival": arrival,
+        "rows": rows[:INTEREST_LIMIT], "total": len(rows), "categories": names,
+        "products": products,
         "can_send": is_allowed(viewer.signed_in.staff.role, Permission.CAMPAIGNS_SEND),
     }  # fmt: skip
     return ctx.templates.TemplateResponse(request, "care/interests.html", context)

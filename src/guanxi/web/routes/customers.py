@@ -1,8 +1,9 @@
 """Customer archive pages: the list (search as you type, filters), one customer's page, the
-edit form, consent, notes, personal data export and erasure."""
+edit form, consent, notes, anniversaries, personal data export and erasure."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,14 @@ from guanxi.domain.customers import Channel, CustomerSource, Gender
 from guanxi.domain.staff import Role
 from guanxi.errors import ConfigError, Conflict, InvalidInput, NotFound
 from guanxi.importers.values import parse_bool
+from guanxi.services.customer_anniversaries import (
+    AnniversaryDraft,
+    add_anniversary,
+    anniversaries_section,
+    delete_anniversary,
+    set_member_since,
+    update_anniversary,
+)
 from guanxi.services.customer_care import care_section
 from guanxi.services.customer_consents import current_consents, set_consent
 from guanxi.services.customer_coupons import coupons_section
@@ -253,6 +262,8 @@ def _detail_context(
         "consents": current_consents(ctx.db, customer_id),
         "notes": list_notes(ctx.db, customer_id),
         "note_error": None,
+        "anniv": anniversaries_section(ctx.db, customer_id),
+        "anniv_form": None,
         "erase_error": None,
         **_value_context(ctx.db, customer_id, ctx.settings),
         "points": points_section(ctx.db, customer_id, before_id=points_before),
@@ -380,6 +391,120 @@ def post_note(
         "draft": text if error else "",
     }
     return ctx.templates.TemplateResponse(request, "customers/_notes.html", context)
+
+
+# --- anniversaries and the membership date -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefusedAnniversary:
+    """An anniversary form that was refused: which one ("member", "new" or an anniversary
+    id), what was typed, and the message of each field."""
+
+    target: str | int
+    draft: AnniversaryDraft | str
+    errors: dict[str, str]
+
+
+def _anniversaries(
+    request: Request, viewer: Viewer, customer_id: int, refused: RefusedAnniversary | None = None
+) -> Response:
+    """Back to the page (or, refused, the page again with what was typed and the messages);
+    HTMX gets the anniversaries block back either way."""
+    ctx = web_context(request)
+    if not is_htmx(request):
+        if refused is None:
+            return RedirectResponse(f"/customers/{customer_id}#anniversaries", status_code=303)
+        context = _detail_context(request, viewer, customer_id)
+        context["anniv_form"] = refused
+        return ctx.templates.TemplateResponse(
+            request, "customers/detail.html", context, status_code=422
+        )
+    context = {
+        "viewer": viewer,
+        "c": {"id": customer_id},
+        "erased": False,
+        "anniv": anniversaries_section(ctx.db, customer_id),
+        "anniv_form": refused,
+    }
+    return ctx.templates.TemplateResponse(request, "customers/_anniversaries.html", context)
+
+
+@router.post("/customers/{customer_id}/anniversaries", include_in_schema=False)
+def post_anniversary(
+    request: Request,
+    customer_id: int,
+    label: Annotated[str, Form()] = "",
+    occurs_on: Annotated[str, Form()] = "",
+    calendar_kind: Annotated[str, Form()] = "solar",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Record an anniversary (wedding, shop opening) of the customer."""
+    _visible(request, viewer, customer_id)
+    draft = AnniversaryDraft(label, occurs_on, calendar_kind)
+    try:
+        add_anniversary(web_context(request).db, customer_id, draft, actor=_actor(viewer),
+                        ip=viewer.ip)  # fmt: skip
+    except FormErrors as exc:
+        return _anniversaries(request, viewer, customer_id,
+                              RefusedAnniversary("new", draft, exc.errors))  # fmt: skip
+    return _anniversaries(request, viewer, customer_id)
+
+
+@router.post("/customers/{customer_id}/anniversaries/{anniversary_id}", include_in_schema=False)
+def save_anniversary(
+    request: Request,
+    customer_id: int,
+    anniversary_id: int,
+    label: Annotated[str, Form()] = "",
+    occurs_on: Annotated[str, Form()] = "",
+    calendar_kind: Annotated[str, Form()] = "solar",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Change one of the customer's anniversaries."""
+    _visible(request, viewer, customer_id)
+    draft = AnniversaryDraft(label, occurs_on, calendar_kind)
+    try:
+        update_anniversary(web_context(request).db, customer_id, anniversary_id, draft,
+                           actor=_actor(viewer), ip=viewer.ip)  # fmt: skip
+    except FormErrors as exc:
+        return _anniversaries(request, viewer, customer_id,
+                              RefusedAnniversary(anniversary_id, draft, exc.errors))  # fmt: skip
+    return _anniversaries(request, viewer, customer_id)
+
+
+@router.post(
+    "/customers/{customer_id}/anniversaries/{anniversary_id}/delete", include_in_schema=False
+)
+def remove_anniversary(
+    request: Request,
+    customer_id: int,
+    anniversary_id: int,
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Delete one of the customer's anniversaries."""
+    _visible(request, viewer, customer_id)
+    delete_anniversary(web_context(request).db, customer_id, anniversary_id,
+                       actor=_actor(viewer), ip=viewer.ip)  # fmt: skip
+    return _anniversaries(request, viewer, customer_id)
+
+
+@router.post("/customers/{customer_id}/member-since", include_in_schema=False)
+def save_member_since(
+    request: Request,
+    customer_id: int,
+    occurs_on: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Record (or, empty, clear) the day the customer became a member."""
+    _visible(request, viewer, customer_id)
+    try:
+        set_member_since(web_context(request).db, customer_id, occurs_on, actor=_actor(viewer),
+                         ip=viewer.ip)  # fmt: skip
+    except FormErrors as exc:
+        return _anniversaries(request, viewer, customer_id,
+                              RefusedAnniversary("member", occurs_on, exc.errors))  # fmt: skip
+    return _anniversaries(request, viewer, customer_id)
 
 
 # --- personal data: export and erasure -------------------------------------------------------

@@ -2,8 +2,10 @@
 
 ``/care/outbox`` (CAMPAIGNS_SEND): each message with its status (and why it was skipped,
 failed or is unknown), filters, requeueing failed messages (``unknown`` ones only when the
-manager confirms they were not delivered), and the SMS export as a CSV for an SMS platform
-(audited). Managers see their store's customers, the owner every store.
+manager confirms they were not delivered), the SMS and WeChat exports as CSV files for the
+platforms (audited; marketing messages are held back in the quiet hours), and the upload of a
+file of SMS replies that records 回复TD opt-outs (audited; in every store, since a withdrawal
+is always honoured). Managers see their store's customers, the owner every store.
 
 ``/u/{token}`` (PUBLIC, no sign-in): the link at the end of a marketing email. GET only shows
 a confirmation page with a button (mail scanners follow links: a GET must change nothing);
@@ -16,15 +18,18 @@ the shop's name only, nothing about the customer.
 from __future__ import annotations
 
 import io
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from guanxi.care import links, outbox, templating
+from guanxi.care import links, opt_outs, outbox, templating
 from guanxi.domain.access import Permission
+from guanxi.errors import InvalidInput
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 from guanxi.web.i18n import gettext as _
@@ -33,6 +38,7 @@ from guanxi.web.routes.customers import scope_of
 router = APIRouter()
 
 PAGE_SIZE = 100
+MAX_REPLY_FILE = 20 * 2**20  # bytes: a year of replies of a busy shop is far less
 
 
 def _int(value: str | None) -> int | None:
@@ -82,9 +88,30 @@ def outbox_page(
         "status_text": outbox.STATUS_TEXT,
         "reason_text": outbox.EXCLUSION_REASONS,
         "retried": _int(request.query_params.get("retried")),
+        "export_notice": _export_notice(request),
+        "opt_out_report": _opt_out_report(request),
         "L": viewer.language,
     }
     return ctx.templates.TemplateResponse(request, "care/outbox.html", context)
+
+
+def _export_notice(request: Request) -> dict[str, object] | None:
+    """After an export that wrote nothing: the channel and how many were skipped and held."""
+    channel = request.query_params.get("exported")
+    if channel not in ("sms", "wechat"):
+        return None
+    params = request.query_params
+    return {"channel": channel, "skipped": _int(params.get("skipped")) or 0,
+            "held": _int(params.get("held")) or 0}  # fmt: skip
+
+
+def _opt_out_report(request: Request) -> dict[str, int] | None:
+    """After recording a file of replies: its counts (from the redirect's query)."""
+    found = {k: _int(request.query_params.get(f"optout_{k}"))
+             for k in opt_outs.OptOutReport().as_json()}  # fmt: skip
+    if all(n is None for n in found.values()):
+        return None
+    return {k: n or 0 for k, n in found.items()}
 
 
 @router.post("/care/outbox/retry", include_in_schema=False)
@@ -106,6 +133,31 @@ async def retry_messages(
                             status_code=303)  # fmt: skip
 
 
+def _export(request: Request, viewer: Viewer, channel: str, campaign: str) -> Response:
+    """Download the due messages of ``channel`` as a CSV; back to the page when none left."""
+    assert viewer.signed_in is not None
+    ctx = web_context(request)
+    campaign_id = _int(campaign)
+    buffer = io.StringIO()
+    result = outbox.export_csv(ctx.db, buffer, channel, now=datetime.now(UTC),
+                               actor_id=viewer.signed_in.staff.id, campaign_id=campaign_id,
+                               scope=scope_of(viewer.signed_in),
+                               policy=outbox.policy_from_settings(ctx.settings))  # fmt: skip
+    skipped = sum(result.skipped.values())
+    if not result.exported:  # an empty file helps nobody: say why on the page instead
+        query = {"exported": channel, "skipped": skipped, "held": result.held}
+        return RedirectResponse("/care/outbox?" + urlencode(query), status_code=303)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+    name = f"{channel}-{campaign_id}-{stamp}.csv" if campaign_id else f"{channel}-{stamp}.csv"
+    return Response(
+        content=buffer.getvalue().encode("utf-8-sig"),  # the BOM: Excel and platforms read UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                 "X-Exported": str(result.exported), "X-Skipped": str(skipped),
+                 "X-Held": str(result.held)},
+    )  # fmt: skip
+
+
 @router.post("/care/outbox/sms.csv", include_in_schema=False)
 def export_sms(
     request: Request,
@@ -113,23 +165,45 @@ def export_sms(
     viewer: Viewer = requires(Permission.CAMPAIGNS_SEND),
 ) -> Response:
     """Download the due SMS messages as a CSV for an SMS platform; they become 'exported'."""
+    return _export(request, viewer, "sms", campaign)
+
+
+@router.post("/care/outbox/wechat.csv", include_in_schema=False)
+def export_wechat(
+    request: Request,
+    campaign: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.CAMPAIGNS_SEND),
+) -> Response:
+    """Download the due WeChat messages as a CSV (openid, content); they become 'exported'."""
+    return _export(request, viewer, "wechat", campaign)
+
+
+@router.post("/care/outbox/opt-outs", include_in_schema=False)
+def record_opt_outs(
+    request: Request,
+    file: Annotated[UploadFile | None, File()] = None,
+    viewer: Viewer = requires(Permission.CAMPAIGNS_SEND),
+) -> Response:
+    """Record a file of SMS replies (回复TD): withdraw the SMS consent of those who opted out."""
     assert viewer.signed_in is not None
     ctx = web_context(request)
-    campaign_id = _int(campaign)
-    buffer = io.StringIO()
-    result = outbox.sms_csv(ctx.db, buffer, now=datetime.now(UTC),
-                            actor_id=viewer.signed_in.staff.id, campaign_id=campaign_id,
-                            scope=scope_of(viewer.signed_in),
-                            policy=outbox.policy_from_settings(ctx.settings))  # fmt: skip
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    name = f"sms-{campaign_id}-{stamp}.csv" if campaign_id else f"sms-{stamp}.csv"
-    return Response(
-        content=buffer.getvalue().encode("utf-8-sig"),  # the BOM: Excel and platforms read UTF-8
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                 "X-Exported": str(result.exported),
-                 "X-Skipped": str(sum(result.skipped.values()))},
+    if file is None or not file.filename:
+        raise InvalidInput("choose the file of SMS replies from your SMS platform")
+    data = file.file.read(MAX_REPLY_FILE + 1)
+    if len(data) > MAX_REPLY_FILE:
+        raise InvalidInput(f"the file of replies is larger than {MAX_REPLY_FILE // 2**20} MB: "
+                           "split it")  # fmt: skip
+    suffix = Path(file.filename).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="guanxi-replies-") as folder:
+        path = Path(folder) / f"replies{suffix}"
+        path.write_bytes(data)
+        replies = opt_outs.read_replies(path, timezone=ctx.settings.timezone)
+    report = opt_outs.record_opt_out_replies(
+        ctx.db, replies, actor_id=viewer.signed_in.staff.id, ip=viewer.ip,
+        words=opt_outs.parse_words(ctx.settings.sms_opt_out_words),
     )  # fmt: skip
+    query = {f"optout_{k}": n for k, n in report.as_json().items()}
+    return RedirectResponse("/care/outbox?" + urlencode(query), status_code=303)
 
 
 # --- public: unsubscribe -----------------------------------------------------------------------
