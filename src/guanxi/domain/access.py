@@ -32,6 +32,9 @@ class Permission(StrEnum):
     STORED_VALUE_REFUND = "stored_value.refund"  # refund a stored-value card's paid money
     CARE_MANAGE = "care.manage"  # follow-up plans, observed occasions, message templates
     CAMPAIGNS_SEND = "campaigns.send"  # build, dry-run and queue bulk messages (audited)
+    COMPLAINTS_MANAGE = "complaints.manage"  # assign, escalate, compensate, reports (managers)
+    SURVEYS_MANAGE = "surveys.manage"  # build and send surveys, satisfaction reports
+    CLUBS_MANAGE = "clubs.manage"  # clubs, members and events (clerks check members in)
 
 
 _CLERK = frozenset({
@@ -42,6 +45,7 @@ _MANAGER = _CLERK | {
     Permission.CUSTOMERS_IMPORT, Permission.CUSTOMERS_EXPORT, Permission.ANALYTICS_VIEW,
     Permission.SEGMENTS_MANAGE, Permission.POINTS_ADJUST, Permission.COUPONS_ISSUE,
     Permission.STORED_VALUE_REFUND, Permission.CARE_MANAGE, Permission.CAMPAIGNS_SEND,
+    Permission.COMPLAINTS_MANAGE, Permission.SURVEYS_MANAGE, Permission.CLUBS_MANAGE,
 }  # fmt: skip
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

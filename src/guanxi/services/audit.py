@@ -63,6 +63,18 @@ class Action:
     MESSAGES_EXPORTED = "messages.exported"  # an SMS CSV for a gateway: personal data leaves
     MESSAGE_RETRIED = "message.retried"
     OPT_OUT_REPLIES_RECORDED = "messages.opt_out_replies"  # 回复TD replies from a file
+    COMPLAINT_OPENED = "complaint.opened"
+    COMPLAINT_UPDATED = "complaint.updated"  # responded, assigned, note, status
+    COMPLAINT_ESCALATED = "complaint.escalated"
+    COMPLAINT_RESOLVED = "complaint.resolved"  # with the recovery (points, coupon …)
+    LINKS_ISSUED = "links.issued"  # tokenised feedback / survey / RSVP links made
+    SURVEY_SAVED = "survey.saved"
+    SURVEY_SENT = "survey.sent"
+    CLUB_SAVED = "club.saved"
+    CLUB_MEMBERS_CHANGED = "club.members_changed"
+    EVENT_SAVED = "event.saved"
+    EVENT_CHECKED_IN = "event.checked_in"
+    SERVICE_PLAN_SAVED = "service_plan.saved"
 
 
 def record(

@@ -1072,3 +1072,301 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_id: Mapped[str | None] = mapped_column(String(100))
 
+
+# --- Listen and belong (migration 0016): complaints, links, surveys, clubs, service plans ---
+
+
+class Complaint(Base):
+    """A problem a customer raised (投诉), with its SLA clocks, owner and recovery.
+
+    The deadlines are fixed when the complaint is opened (from the shop's SLA settings), so a
+    later change of settings does not move the clocks of complaints already open. Every change
+    of state is a ``ComplaintEvent``; the timestamps here are the first of each kind.
+    """
+
+    __tablename__ = "complaint"
+    __table_args__ = (
+        CheckConstraint("severity IN ('low', 'medium', 'high', 'critical')", name="severity_known"),
+        CheckConstraint(
+            "status IN ('open', 'in_progress', 'resolved', 'closed')", name="status_known"
+        ),
+        CheckConstraint(
+            "satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="satisfaction_range"
+        ),
+        CheckConstraint("recovery_points >= 0", name="recovery_points_not_negative"),
+        Index("ix_complaint_status_resolution_due_at", "status", "resolution_due_at"),
+        Index("ix_complaint_store_id_status", "store_id", "status"),
+        Index("ix_complaint_assignee_staff_id_status", "assignee_staff_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+    )
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    category: Mapped[str] = mapped_column(String(32))  # product, service, price, delivery …
+    severity: Mapped[str] = mapped_column(String(16), default="medium")
+    channel: Mapped[str] = mapped_column(String(16))  # counter, phone, wechat, link, followup …
+    summary: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    first_response_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolution_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    recovery_action: Mapped[str | None] = mapped_column(String(16))  # apology, coupon, points …
+    recovery_points: Mapped[int] = mapped_column(Integer, default=0)
+    recovery_coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupon.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)  # with the resolution, 1–5
+    source_task_id: Mapped[int | None] = mapped_column(ForeignKey("care_task.id"))
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class ComplaintEvent(Base):
+    """One timestamped step of a complaint (opened, responded, assigned, escalated, resolved,
+    reopened, closed, note, satisfaction): the complaint's history and the SLA's evidence."""
+
+    __tablename__ = "complaint_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(
+        ForeignKey("complaint.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class PublicLink(Base):
+    """A tokenised link sent to one customer (feedback form, survey, event RSVP, satisfaction
+    check): no login, expiring, single-use where ``max_uses`` is 1. Only the token's SHA-256
+    is stored, so a copy of the database gives no working links."""
+
+    __tablename__ = "public_link"
+    __table_args__ = (
+        CheckConstraint(
+            "purpose IN ('feedback', 'survey', 'rsvp', 'satisfaction')", name="purpose_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("survey.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("club_event.id"))
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
+    max_uses: Mapped[int] = mapped_column(SmallInteger, default=1)
+    uses: Mapped[int] = mapped_column(SmallInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Survey(Base):
+    """A questionnaire (问卷): NPS, CSAT, or expectation vs perception over ``attributes``
+    (e.g. product quality, price fairness, service attitude), with overall satisfaction,
+    repurchase intention and share of wallet."""
+
+    __tablename__ = "survey"
+    __table_args__ = (CheckConstraint("kind IN ('nps', 'csat', 'expectation')", name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    attributes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    intro: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SurveyResponse(Base):
+    """One customer's answers to one survey (答卷); per-attribute scores are ``SurveyAnswer``s."""
+
+    __tablename__ = "survey_response"
+    __table_args__ = (
+        CheckConstraint("nps IS NULL OR nps BETWEEN 0 AND 10", name="nps_range"),
+        CheckConstraint("csat IS NULL OR csat BETWEEN 1 AND 5", name="csat_range"),
+        CheckConstraint("overall IS NULL OR overall BETWEEN 1 AND 7", name="overall_range"),
+        CheckConstraint(
+            "repurchase IS NULL OR repurchase BETWEEN 1 AND 5", name="repurchase_range"
+        ),
+        CheckConstraint(
+            "share_of_wallet IS NULL OR share_of_wallet BETWEEN 0 AND 100",
+            name="share_of_wallet_range",
+        ),
+        Index("ix_survey_response_survey_id_submitted_at", "survey_id", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+    )
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("public_link.id"))
+    complaint_id: Mapped[int | None] = mapped_column(ForeignKey("complaint.id"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    nps: Mapped[int | None] = mapped_column(SmallInteger)
+    csat: Mapped[int | None] = mapped_column(SmallInteger)
+    overall: Mapped[int | None] = mapped_column(SmallInteger)
+    repurchase: Mapped[int | None] = mapped_column(SmallInteger)
+    share_of_wallet: Mapped[int | None] = mapped_column(SmallInteger)  # percent
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SurveyAnswer(Base):
+    """Expected and perceived score (1–7) of one attribute in one response; satisfaction with
+    the attribute is ``perceived - expected``."""
+
+    __tablename__ = "survey_answer"
+    __table_args__ = (
+        CheckConstraint("expected BETWEEN 1 AND 7", name="expected_range"),
+        CheckConstraint("perceived BETWEEN 1 AND 7", name="perceived_range"),
+    )
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_response.id", ondelete="CASCADE"), primary_key=True
+    )
+    attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expected: Mapped[int] = mapped_column(SmallInteger)
+    perceived: Mapped[int] = mapped_column(SmallInteger)
+
+
+class Club(Base):
+    """A club (俱乐部) customers belong to (VIP club, mothers' club, outdoor club): joined by
+    a rule (``rule``: tier, segment) or by invitation."""
+
+    __tablename__ = "club"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ClubMember(Base):
+    """One customer's membership of one club; ``left_at`` ends it (history is kept)."""
+
+    __tablename__ = "club_member"
+
+    club_id: Mapped[int] = mapped_column(
+        ForeignKey("club.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), default="invitation")  # rule, staff …
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ClubEvent(Base):
+    """A gathering (活动): lecture, training, outdoor activity, year-end gala, with a capacity;
+    a recurring event's occurrences share ``series_id`` (the first occurrence's id)."""
+
+    __tablename__ = "club_event"
+    __table_args__ = (
+        CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+        CheckConstraint(
+            "recurrence IN ('none', 'monthly', 'quarterly', 'yearly')", name="recurrence_known"
+        ),
+        CheckConstraint("status IN ('planned', 'cancelled', 'done')", name="status_known"),
+        CheckConstraint("attendance_points >= 0", name="attendance_points_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    club_id: Mapped[int | None] = mapped_column(ForeignKey("club.id"), index=True)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("club_event.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="other")
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    location: Mapped[str | None] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0)  # cached, written under lock
+    recurrence: Mapped[str] = mapped_column(String(16), default="none")
+    attendance_points: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="planned")
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EventRsvp(Base):
+    """One customer's place at one event: invited, confirmed, waitlisted (``waitlist_at``
+    orders the queue), declined or cancelled; ``checked_in_at`` records attendance."""
+
+    __tablename__ = "event_rsvp"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('invited', 'confirmed', 'waitlisted', 'declined', 'cancelled')",
+            name="status_known",
+        ),
+        Index("ix_event_rsvp_event_id_status", "event_id", "status"),
+    )
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("club_event.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="invited")
+    invited_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    waitlist_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_in_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class ServicePlan(Base):
+    """A customised service for one customer (专属服务: a skin-care plan, a maintenance
+    schedule): a structural bond, made of dated ``ServiceStep``s with an owner."""
+
+    __tablename__ = "service_plan"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'completed', 'cancelled')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("store.id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ServiceStep(Base):
+    """One dated step of a service plan; ``done_on`` is the business date it was done."""
+
+    __tablename__ = "service_step"
+    __table_args__ = (Index("ix_service_step_done_on_due_on", "done_on", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("service_plan.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)
+    name: Mapped[str] = mapped_column(String(200))
+    due_on: Mapped[date] = mapped_column(Date)
+    done_on: Mapped[date | None] = mapped_column(Date)
+    done_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from fastapi import Request
@@ -12,6 +12,11 @@ from guanxi.config import Settings
 from guanxi.services.staff import SessionPolicy, SignedIn
 from guanxi.storage.db import Database
 from guanxi.web.i18n import Language
+from guanxi.web.ratelimit import RateLimiter
+
+
+def _public_limiter() -> RateLimiter:
+    return RateLimiter(limit=30, window_s=60.0)
 
 
 @dataclass
@@ -23,6 +28,8 @@ class WebContext:
     hasher: PasswordHasher
     policy: SessionPolicy
     templates: Jinja2Templates
+    # the public link pages (/f, /s, /e): 30 requests a minute from one address
+    public_limiter: RateLimiter = field(default_factory=_public_limiter)
 
 
 @dataclass
