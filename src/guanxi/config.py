@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from guanxi.feedback.sla import parse_resolution_hours
+
 DEFAULT_DATABASE_FILE = "guanxi.db"
 
 
@@ -185,6 +187,53 @@ class Settings(BaseSettings):
             "messages stay queued for the CSV export."
         ),
     )
+
+    sla_first_response_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 366,
+        description=(
+            "Hours from the opening of a complaint to its first response (the first-response "
+            "SLA clock)."
+        ),
+    )
+    sla_resolution_hours: str = Field(
+        default="critical:24,high:48,medium:72,low:120",
+        description=(
+            "Hours from the opening of a complaint to its resolution, per severity, as "
+            "severity:hours pairs (all four of critical, high, medium, low)."
+        ),
+    )
+    sla_pause_weekends: bool = Field(
+        default=False,
+        description=(
+            "Stop the complaint SLA clocks on Saturdays and Sundays (in the store's time "
+            "zone); off: every hour counts."
+        ),
+    )
+    sla_near_hours: float = Field(
+        default=4.0,
+        ge=0,
+        description=(
+            "A complaint clock shows 'near' (and enters the agenda) when at most this many "
+            "hours are left, or at most GUANXI_SLA_NEAR_SHARE of its budget, whichever is more."
+        ),
+    )
+    sla_near_share: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description=(
+            "Share of a complaint clock's budget (0.25 = the last quarter) in which it shows "
+            "'near'; see GUANXI_SLA_NEAR_HOURS."
+        ),
+    )
+
+    @field_validator("sla_resolution_hours")
+    @classmethod
+    def _check_resolution_hours(cls, value: str) -> str:
+        parse_resolution_hours(value)
+        return value.strip()
 
     @field_validator("sms_opt_out_text")
     @classmethod

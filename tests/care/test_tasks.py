@@ -1,5 +1,5 @@
 """Follow-up plans → care tasks (per category, days after, holidays, assignee, idempotent) and
-outcomes (timeline note, audit, complaint hook or a task for the manager)."""
+outcomes (timeline note, audit, a complaint opened in the same transaction)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session
 
 from guanxi.care import tasks
 from guanxi.care.tasks import (
-    COMPLAINT_TITLE,
-    ComplaintRaised,
     Outcome,
     ensure_tasks,
     log_outcome,
@@ -25,12 +22,14 @@ from guanxi.care.tasks import (
     schedule_for_purchase,
 )
 from guanxi.errors import Conflict, InvalidInput, NotFound
+from guanxi.feedback.sla import SlaPolicy
 from guanxi.services import audit
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
     AuditEntry,
     CareTask,
-    Customer,
+    Complaint,
+    ComplaintEvent,
     CustomerNote,
     FollowupPlan,
     Product,
@@ -510,72 +509,40 @@ def test_outcome_checks_scope_and_input(db: Database, shop: Shop) -> None:
         assert s.execute(select(CustomerNote.text)).scalars().all() == ["回访: no_answer"]
 
 
-def test_a_complaint_without_a_hook_leaves_a_task_for_the_store_manager(
-    db: Database, shop: Shop
-) -> None:
+def test_a_complaint_outcome_opens_a_complaint_for_the_store(db: Database, shop: Shop) -> None:
     c = make_customer(db, home_store_id=shop.a)
     task = _one_task(db, shop, c)
     now = datetime(2026, 6, 17, 18, 0, tzinfo=UTC)  # 6-18 02:00 in Shanghai
-    log_outcome(
+    opened = log_outcome(
         db, task, Outcome.COMPLAINT, "茶叶受潮", actor_id=shop.clerk_a, scope=shop.a, now=now
     )
     with db.read() as s:
-        (left,) = open_tasks(s, until=date(2026, 12, 31))
-    assert (left.kind, left.customer_id, left.assignee_staff_id, left.store_id) == (
-        "other",
-        c,
-        shop.manager_a,
-        shop.a,
-    )
-    assert (left.title, left.detail, left.due_on) == (
-        COMPLAINT_TITLE,
-        "茶叶受潮",
-        date(2026, 6, 18),
-    )
+        row = s.execute(select(Complaint)).scalar_one()
+        assert opened == row.id
+        assert (row.customer_id, row.store_id, row.channel, row.category, row.severity) == (
+            c, shop.a, "followup", "other", "medium"
+        )  # fmt: skip
+        assert (row.summary, row.source_task_id, row.status, row.opened_at) == (
+            "茶叶受潮", task, "open", now
+        )  # fmt: skip
+        assert row.first_response_due_at == now + timedelta(hours=24)
+        assert s.execute(select(ComplaintEvent.kind)).scalars().all() == ["opened"]
+        actions = s.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars().all()
+        assert actions == [audit.Action.TASK_OUTCOME_LOGGED, audit.Action.COMPLAINT_OPENED]
+    assert [t.kind for t in all_tasks(db)] == ["followup"]  # no generic manager task
 
 
-def test_a_complaint_goes_to_the_registered_hooks(
-    db: Database, shop: Shop, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[ComplaintRaised] = []
-
-    def hook(session: Session, raised: ComplaintRaised) -> None:
-        assert session.get(Customer, raised.customer_id) is not None  # in the transaction
-        seen.append(raised)
-
-    monkeypatch.setattr(tasks, "COMPLAINT_HOOKS", [hook])
+def test_a_refused_complaint_rolls_the_outcome_back(db: Database, shop: Shop) -> None:
     c = make_customer(db, home_store_id=shop.a)
     task = _one_task(db, shop, c)
-    log_outcome(
-        db,
-        task,
-        "complaint",
-        "态度不好",
-        actor_id=shop.clerk_a,
-        scope=None,
-        now=datetime(2026, 6, 17, 3, tzinfo=UTC),
-    )
-    assert [(r.task_id, r.customer_id, r.store_id, r.note, r.actor_id, r.day) for r in seen] == [
-        (task, c, shop.a, "态度不好", shop.clerk_a, date(2026, 6, 17))
-    ]
-    assert [t.kind for t in all_tasks(db)] == ["followup"]  # no manager task: the hook has it
-
-
-def test_a_failing_hook_rolls_the_outcome_back(
-    db: Database, shop: Shop, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def hook(session: Session, raised: ComplaintRaised) -> None:
-        raise InvalidInput("complaints are closed today")
-
-    monkeypatch.setattr(tasks, "COMPLAINT_HOOKS", [hook])
-    c = make_customer(db, home_store_id=shop.a)
-    task = _one_task(db, shop, c)
-    with pytest.raises(InvalidInput):
-        log_outcome(db, task, "complaint", "x", actor_id=shop.clerk_a, scope=None)
+    with pytest.raises(ValueError, match="no resolution hours for severity 'medium'"):
+        log_outcome(db, task, "complaint", "x", actor_id=shop.clerk_a, scope=None,
+                    sla=SlaPolicy(resolution_hours={"critical": 24.0}))  # fmt: skip
     (row,) = all_tasks(db)
     assert row.status == "open"
     with db.read() as s:
         assert s.execute(select(CustomerNote.id)).first() is None
+        assert s.execute(select(Complaint.id)).first() is None
 
 
 def test_an_erased_customers_task_closes_without_a_timeline_note(db: Database, shop: Shop) -> None:

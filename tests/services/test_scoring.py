@@ -206,3 +206,39 @@ def test_the_shops_thresholds_decide_the_rungs(db: Database) -> None:
     default_lost = sum(1 for m, r, _ in rows if m == date(2025, 12, 1) and r == "lost")
     strict_lost = sum(1 for m, r, _ in rows if m == date(2026, 1, 1) and r == "lost")
     assert strict_lost > default_lost
+
+
+def test_promoters_and_event_goers_feed_the_ladder_and_the_loyalty_types(db: Database) -> None:
+    """A survey promoter (NPS 9–10) who buys again is an advocate; attending member events and
+    a high satisfaction are signs of emotional loyalty (issue 7 feeds the scores)."""
+    from guanxi.storage.models import ClubEvent, EventRsvp, Survey, SurveyResponse
+
+    ids = _shop(db, 30)
+    run_scoring(db, _options())
+    with db.read() as session:
+        rows = session.execute(
+            select(CustomerScore.customer_id, CustomerScore.rung)
+            .where(CustomerScore.rung.in_(("repeat", "loyal")))
+            .order_by(CustomerScore.customer_id)
+        ).all()  # fmt: skip
+    assert rows, "the shop needs a repeat buyer"
+    fan = int(rows[0][0])
+    at = datetime(2025, 12, 1, 4, tzinfo=UTC)
+    with db.write() as session:
+        survey = Survey(name="NPS", kind="nps", attributes=[])
+        event = ClubEvent(name="品茶会", starts_at=at, kind="lecture")
+        session.add_all([survey, event])
+        session.flush()
+        session.add(SurveyResponse(survey_id=survey.id, customer_id=fan, submitted_at=at, nps=10))
+        session.add(EventRsvp(event_id=event.id, customer_id=fan, status="confirmed",
+                              checked_in_at=at))  # fmt: skip
+    run_scoring(db, _options())
+    with db.read() as session:
+        score = session.execute(
+            select(CustomerScore).where(CustomerScore.customer_id == fan,
+                                        CustomerScore.month == date(2025, 12, 1))
+        ).scalar_one()  # fmt: skip
+    assert score.rung == "advocate"
+    assert ids["prospect"] != fan
+    # the same customer scored before the answer and the event: not an advocate then
+    assert dict(rows)[fan] in ("repeat", "loyal")

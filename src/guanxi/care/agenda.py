@@ -33,9 +33,10 @@ Sources (each a function ``(session, AgendaQuery) -> Iterable[AgendaItem]``, set
 * tier downgrades coming within ``TIER_DAYS`` days (spend basis): the purchases that keep the
   customer in their tier drop out of the rolling 12 months.
 
-Issue 7 appends a complaints-near-SLA source to ``AGENDA_SOURCES``. A source whose module is not
-installed is skipped and named in ``Agenda.unavailable``; no scores, no programme or no tiers
-simply produce no items of that kind.
+Complaints near or past their SLA, service-plan steps due and member events coming up come from
+``guanxi.feedback`` and ``guanxi.club``. A source whose module is not installed is skipped and
+named in ``Agenda.unavailable``; no scores, no programme or no tiers simply produce no items of
+that kind.
 
 Reasons are English msgids (marked with ``gettext_noop``) with ``{placeholders}`` and
 ``params``; ``reason_text`` translates and fills them for a language.
@@ -721,6 +722,27 @@ def _leaving_purchases(
     return out
 
 
+def complaint_items(session: Session, q: AgendaQuery) -> Iterator[AgendaItem]:
+    """Open complaints near or past a deadline of their SLA (``guanxi.feedback``)."""
+    from guanxi.feedback.escalation import complaint_items as items
+
+    return iter(items(session, q))
+
+
+def service_step_items(session: Session, q: AgendaQuery) -> Iterator[AgendaItem]:
+    """Steps of customised service plans due within days or overdue (``guanxi.club``)."""
+    from guanxi.club.service_plans import service_step_items as items
+
+    return iter(items(session, q))
+
+
+def event_items(session: Session, q: AgendaQuery) -> Iterator[AgendaItem]:
+    """Confirmed guests of member events in the next days, to remind (``guanxi.club``)."""
+    from guanxi.club.engagement import event_items as items
+
+    return iter(items(session, q))
+
+
 AGENDA_SOURCES: list[Source] = [
     occasion_items,
     festival_items,
@@ -730,8 +752,12 @@ AGENDA_SOURCES: list[Source] = [
     winback_items,
     points_items,
     tier_items,
+    complaint_items,
+    service_step_items,
+    event_items,
 ]
-"""Every source of agenda items, in order; issue 7 appends complaints near their SLA."""
+"""Every source of agenda items, in order (the last three read issue 7's complaints, service
+plans and events; they load their modules when first asked)."""
 
 
 # -- building -----------------------------------------------------------------------------------

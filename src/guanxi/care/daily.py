@@ -13,9 +13,12 @@ For each business day from the day after the last run (or ``since``) to ``day``:
    ``LATE_GREETING_DAYS`` old gets no greeting: a birthday wish a week late does more harm than
    none.
 
-Then, once, for now: messages left in ``sending`` by a crash become ``unknown`` (never resent),
-and the due messages are sent (consent, frequency cap and quiet hours checked at send time).
-The agenda needs no stage: it is computed when it is opened, from these tables.
+Then, once, for now: complaints past their SLA and not yet escalated are escalated to their
+store's manager (``feedback.escalation.run_escalations``: an event, an audit entry and a care
+task on the manager's agenda; idempotent); messages left in ``sending`` by a crash become
+``unknown`` (never resent), and the due messages are sent (consent, frequency cap and quiet
+hours checked at send time). The agenda needs no stage: it is computed when it is opened, from
+these tables.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from guanxi.care.channels import Channel
 from guanxi.care.occasions import customer_occasions, occasion_rules
 from guanxi.care.templating import contexts, render
 from guanxi.errors import InvalidInput
+from guanxi.feedback.escalation import run_escalations
 from guanxi.loyalty.nightly import NightlyReport, nightly
 from guanxi.storage.db import Database
 from guanxi.storage.models import AppSetting, Customer, MessageTemplate
@@ -65,6 +69,7 @@ class DailyReport:
     """What one ``guanxi daily`` did: each day's stages, then the sending."""
 
     days: list[DayReport]
+    escalated: int = 0  # complaints escalated past their SLA
     stale: int = 0
     sent: outbox.SendReport | None = None
 
@@ -73,7 +78,8 @@ class DailyReport:
         return all(d.loyalty.ok for d in self.days)
 
     def as_json(self) -> dict[str, Any]:
-        return {"days": [d.as_json() for d in self.days], "stale_marked_unknown": self.stale,
+        return {"days": [d.as_json() for d in self.days], "escalated": self.escalated,
+                "stale_marked_unknown": self.stale,
                 "sent": None if self.sent is None else self.sent.as_json(),
                 "ok": self.ok}  # fmt: skip
 
@@ -182,6 +188,7 @@ def run_daily(
         _remember(db, d)
     if progress is not None:
         progress("Sending", len(days), len(days) + 1)
+    report.escalated = run_escalations(db, now=now)
     report.stale = outbox.recover_stale(db, now=now, older_than=STALE_SENDING)
     if send:
         report.sent = outbox.send_due(db, now=now, channels=channels, limit=SEND_LIMIT,

@@ -18,15 +18,16 @@ store, which is the customer's home store (so the manager can open the customer)
 purchase's store for a customer without one. With no manager the task is the store's.
 
 Logging an outcome (reached / no answer / feedback / new need / complaint) closes the task,
-writes a note on the customer's timeline and an audit entry, all in one transaction. A complaint
-goes to every hook in ``COMPLAINT_HOOKS`` (the complaints module registers one); with no hook an
-open task of kind ``other`` is left for the store manager.
+writes a note on the customer's timeline and an audit entry, all in one transaction. The outcome
+"complaint" opens a complaint in the same transaction (``guanxi.feedback.complaints``: channel
+``followup``, category ``other``, severity ``medium``, the note as its summary, the task's store),
+with its SLA clocks; the complaints list and the agenda take it from there.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -38,6 +39,8 @@ from sqlalchemy.orm import Session
 
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import Conflict, InvalidInput, NotFound
+from guanxi.feedback.complaints import open_complaint
+from guanxi.feedback.sla import SlaPolicy
 from guanxi.services import audit
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
@@ -75,7 +78,7 @@ KINDS = ("followup", "greeting", "commitment", "winback", "other")
 # The word that starts the timeline note of each kind of task ("回访: reached — …").
 TIMELINE_LABELS = {"followup": "回访", "greeting": "问候", "commitment": "承诺",
                    "winback": "唤回", "other": "跟进"}  # fmt: skip
-COMPLAINT_TITLE = "回访中客户投诉，请店长处理"
+COMPLAINT_SUMMARY = "回访中客户投诉（未写说明）"  # a complaint logged without a note
 MAX_NOTE = 2000
 MAX_DAYS_AFTER = 730
 OVERDUE_DAYS = 7  # a follow-up already this late when scheduled is not made (stale)
@@ -115,23 +118,6 @@ class TaskRow:
     outcome_note: str | None = None
     assignee_name: str | None = None
     commitment_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ComplaintRaised:
-    """What a complaint hook is given: the task whose contact brought the complaint."""
-
-    task_id: int
-    customer_id: int
-    store_id: int | None
-    note: str
-    actor_id: int
-    day: date
-    at: datetime
-
-
-# Called in the outcome's transaction with its session; issue 7 (complaints) registers one.
-COMPLAINT_HOOKS: list[Callable[[Session, ComplaintRaised], object]] = []
 
 
 # --- plans -------------------------------------------------------------------------------------
@@ -551,10 +537,11 @@ def log_outcome(
     actor_id: int,
     scope: int | None,
     now: datetime | None = None,
-) -> None:
+    sla: SlaPolicy | None = None,
+) -> int | None:
     """Close an open task with its outcome: the task, a timeline note (``回访: reached — …``)
-    and an audit entry in one transaction. A complaint goes to ``COMPLAINT_HOOKS``; with none
-    registered an open task of kind ``other`` is left for the store's manager (due today)."""
+    and an audit entry in one transaction. The outcome "complaint" also opens a complaint
+    (with the ``sla`` policy, default: the documented one); returns its id (else None)."""
     outcome = parse_outcome(outcome) if isinstance(outcome, str) else outcome
     note = note.strip()
     if len(note) > MAX_NOTE:
@@ -588,19 +575,12 @@ def log_outcome(
                      target_type="care_task", target_id=task_id,
                      detail={"customer_id": task.customer_id, "kind": task.kind,
                              "outcome": outcome.value})  # fmt: skip
-        if outcome is Outcome.COMPLAINT:
-            store = task.store_id if task.store_id is not None else found.home_store_id
-            zone = _zones(session).get(store or -1, ZoneInfo("Asia/Shanghai"))
-            raised = ComplaintRaised(task_id, task.customer_id, store, note, actor_id,
-                                     now.astimezone(zone).date(), now)  # fmt: skip
-            if COMPLAINT_HOOKS:
-                for hook in list(COMPLAINT_HOOKS):
-                    hook(session, raised)
-            else:
-                ensure_tasks(session, [{
-                    "kind": "other", "customer_id": task.customer_id,
-                    "assignee_staff_id": store_managers(session).get(store or -1),
-                    "store_id": store, "due_on": raised.day, "title": COMPLAINT_TITLE,
-                    "detail": note or None, "source_key": f"complaint:{task.source_key}"[:160],
-                    "purchase_id": task.purchase_id,
-                }])  # fmt: skip
+        if outcome is not Outcome.COMPLAINT:
+            return None
+        store = task.store_id if task.store_id is not None else found.home_store_id
+        return open_complaint(
+            session, customer_id=task.customer_id, store_id=store, category="other",
+            severity="medium", channel="followup",
+            summary=note or COMPLAINT_SUMMARY, actor_id=actor_id, now=now,
+            source_task_id=task_id, policy=sla,
+        )  # fmt: skip

@@ -12,8 +12,12 @@ from guanxi.cli.common import console, parse_day, stage_bar, state
 from guanxi.domain.staff import Role
 from guanxi.services.demo import DEMO_END, build_demo, start_points_programme
 from guanxi.services.demo.care import build_care
+from guanxi.services.demo.clubs import build_clubs
+from guanxi.services.demo.complaints import build_complaints
 from guanxi.services.demo.loyalty import start_loyalty
-from guanxi.services.scoring import ScoringOptions, score_history
+from guanxi.services.demo.service_plans import build_service_plans
+from guanxi.services.demo.surveys import build_surveys
+from guanxi.services.scoring import ScoringOptions, run_scoring, score_history
 from guanxi.services.staff import list_staff, make_hasher, set_login
 from guanxi.storage.db import Database
 
@@ -41,6 +45,8 @@ def demo_command(
     The customers are then scored as of the last 12 month ends (guanxi analytics run), and a
     points programme starts 30 days before the end: those purchases earn points, and the
     tiers, rewards, coupons, stored-value cards and referrals get a history of their own.
+    Clubs with past and coming events, service plans, complaints in every state and survey
+    answers follow, and the last month is scored again with them.
 
     Example: guanxi --db demo.db demo --seed 42 --customers 5000
     """
@@ -52,8 +58,17 @@ def demo_command(
         score_history(database, options, months=DEMO_SCORED_MONTHS, progress=report)
         start_points_programme(database, end, progress=report)
         loyalty = start_loyalty(database, end, seed=seed, progress=report)
+        clubs = build_clubs(database, end, seed=seed, progress=report)
+        report("Service plans, complaints and surveys", 0, 1)
+        plans = build_service_plans(database, end, seed=seed)
+        complaints = build_complaints(database, end, seed=seed)
+        surveys = build_surveys(database, end, seed=seed)
+        report("Scores with events and surveys", 0, 1)
+        run_scoring(database, options)  # the last month again: events and answers count now
     logins = _give_logins(database)
-    _print_summary([*summary.rows(), *loyalty.rows(), *care.rows()], database)
+    rows = [*summary.rows(), *loyalty.rows(), *care.rows(), *clubs.rows(), *plans.rows(),
+            *complaints.rows(), *surveys.rows()]  # fmt: skip
+    _print_summary(rows, database)
     _print_logins(logins)
 
 

@@ -14,6 +14,8 @@ from guanxi.cli import (
     analytics,
     calendar,
     campaigns,
+    clubs,
+    complaints,
     customers,
     daily,
     demo,
@@ -24,6 +26,7 @@ from guanxi.cli import (
     points,
     serve,
     staff,
+    surveys,
     tokens,
 )
 from guanxi.cli.common import State, console, err_console, state
@@ -99,6 +102,10 @@ app.add_typer(points.app, name="points")
 app.add_typer(loyalty.app, name="loyalty")
 app.add_typer(campaigns.app, name="campaign")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(complaints.app, name="complaints")
+app.add_typer(surveys.app, name="surveys")
+app.add_typer(clubs.app, name="clubs")
+app.add_typer(clubs.events_app, name="events")
 app.command("calendar")(calendar.calendar_command)
 app.command("agenda")(agenda.agenda_command)
 app.command("daily")(daily.daily_command)

@@ -207,13 +207,15 @@ def run_scoring(
         )
         step("summary")
         features = customer_features(session, as_of=options.as_of, utc_offset_minutes=offset)
+        social = _engagement(session, summary.customer_id, options)
         step("features")
         models = _models(session, summary, options)
         step("models")
     # Buyers who are erased (or created after the date) are not scored.
     keep = np.isin(summary.customer_id, everyone)
     aligned = features.align(summary.customer_id)
-    figures = _figures(summary, aligned, models, options) if summary.customer_id.size else None
+    figures = (_figures(summary, aligned, models, options, social)
+               if summary.customer_id.size else None)  # fmt: skip
     step("scores")
     rows = _score_rows(everyone, summary, keep, aligned, figures)
     month = month_of(options.as_of)
@@ -293,8 +295,43 @@ class _Figures:
     types: npt.NDArray[np.str_]
 
 
+@dataclass(frozen=True)
+class _Engagement:
+    """The attitudinal evidence of each buyer (aligned with the summary's customers): member
+    events attended in the 12 months to ``as_of``, the latest survey's satisfaction (0–1, NaN
+    when never asked) and whether that answer was a promoter's (NPS 9–10)."""
+
+    events_attended: npt.NDArray[np.int64]
+    satisfaction: npt.NDArray[np.float64]
+    is_promoter: npt.NDArray[np.bool_]
+
+
+def _engagement(
+    session: Session, customer_ids: npt.NDArray[np.int64], options: ScoringOptions
+) -> _Engagement:
+    """Events attended (``guanxi.club``) and survey answers (``guanxi.feedback``) up to the
+    scoring date, for the loyalty ladder (promoters) and the loyalty types (emotional)."""
+    from guanxi.club.engagement import attended_counts
+    from guanxi.feedback.satisfaction import satisfaction_signals
+
+    ids = [int(c) for c in customer_ids]
+    until = end_of_day_utc(options.as_of, utc_offset_minutes(options.timezone, options.as_of))
+    events = attended_counts(session, ids, until - timedelta(days=365), until)
+    signals = satisfaction_signals(session, ids, options.as_of, zone=options.timezone)
+    answered = [signals.get(c, (None, False)) for c in ids]
+    return _Engagement(
+        events_attended=np.array([events.get(c, 0) for c in ids], dtype=np.int64),
+        satisfaction=np.array([math.nan if s is None else s for s, _ in answered]),
+        is_promoter=np.array([promoter for _, promoter in answered], dtype=np.bool_),
+    )
+
+
 def _figures(
-    summary: CustomerSummary, features: CustomerFeatures, models: _Models, options: ScoringOptions
+    summary: CustomerSummary,
+    features: CustomerFeatures,
+    models: _Models,
+    options: ScoringOptions,
+    social: _Engagement,
 ) -> _Figures:
     """The buyers' scores, vectorised (there is at least one buyer)."""
     n = summary.customer_id.size
@@ -326,7 +363,7 @@ def _figures(
         classes=rfm.china_rfm_class(recency, days, summary.total_spend),
         rungs=ladder.ladder_rungs(
             purchase_days=purchase_days, days_since_last=recency, p_alive=p_alive,
-            referrals=features.referrals, is_promoter=np.zeros(n, dtype=bool),
+            referrals=features.referrals, is_promoter=social.is_promoter,
             thresholds=options.thresholds.ladder,
         ),
         types=loyalty_type.loyalty_types(
@@ -335,7 +372,7 @@ def _figures(
             categories_bought=features.categories_bought,
             categories_total=features.categories_total, interval_cv=features.interval_cv,
             tenure_days=tenure, referrals=features.referrals,
-            events_attended=np.zeros(n, dtype=np.int64), satisfaction=np.full(n, np.nan),
+            events_attended=social.events_attended, satisfaction=social.satisfaction,
             thresholds=options.thresholds.loyalty,
         ),
     )  # fmt: skip

@@ -23,8 +23,11 @@ from guanxi.web.routes import (
     analytics,
     audit,
     auth,
+    bonds,
     campaigns,
     care,
+    clubs,
+    complaints,
     counter,
     coupons,
     customers,
@@ -33,11 +36,14 @@ from guanxi.web.routes import (
     occasions_page,
     outbox,
     pages,
+    public_links,
     referrals,
     rewards,
     segments,
+    service_plans,
     staff,
     stored_value,
+    surveys,
     tiers,
 )
 
@@ -106,7 +112,8 @@ def create_app(
                    rewards.router, coupons.router, stored_value.router, referrals.router,
                    counter.router, tiers.router, agenda.router, care.router,
                    occasions_page.router, campaigns.router, outbox.router,
-                   api.router):  # fmt: skip
+                   complaints.router, public_links.router, surveys.router, clubs.router,
+                   service_plans.router, bonds.router, api.router):  # fmt: skip
         app.include_router(router)
     errors.install(app)
     api.install_api_errors(app)

@@ -24,6 +24,7 @@ from guanxi.care import commitments as promises
 from guanxi.care import tasks
 from guanxi.domain.access import Permission
 from guanxi.errors import Conflict, InvalidInput, NotFound
+from guanxi.feedback.complaints import sla_policy
 from guanxi.services.customer_care import CommitmentDraft, care_section
 from guanxi.services.customers import customer_in_scope
 from guanxi.storage.models import Store
@@ -168,7 +169,7 @@ def task_outcome(
     error = ""
     try:
         tasks.log_outcome(ctx.db, task_id, outcome, note, actor_id=viewer.signed_in.staff.id,
-                          scope=scope)  # fmt: skip
+                          scope=scope, sla=sla_policy(ctx.settings))  # fmt: skip
     except (InvalidInput, Conflict) as exc:
         if not is_htmx(request):
             raise

@@ -12,6 +12,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from markupsafe import Markup
 
 from guanxi.analytics.thresholds import load_thresholds
+from guanxi.club.bonds import bonds_section
+from guanxi.club.engagement import club_section
+from guanxi.club.service_plans import service_plan_section
 from guanxi.config import Settings
 from guanxi.domain.access import (
     Permission,
@@ -23,6 +26,8 @@ from guanxi.domain.access import (
 from guanxi.domain.customers import Channel, CustomerSource, Gender
 from guanxi.domain.staff import Role
 from guanxi.errors import ConfigError, Conflict, InvalidInput, NotFound
+from guanxi.feedback.complaint_lists import complaint_section
+from guanxi.feedback.complaints import sla_policy
 from guanxi.importers.values import parse_bool
 from guanxi.services.customer_anniversaries import (
     AnniversaryDraft,
@@ -276,7 +281,25 @@ def _detail_context(
         "stored_value": stored_value_section(ctx.db, customer_id),
         "referrals": referrals_section(ctx.db, customer_id),
         "care": care_section(ctx.db, customer_id, viewer_staff_id=staff.id),
+        **_bonds_context(ctx.db, customer_id, viewer, ctx.settings),
     }
+
+
+def _bonds_context(
+    db: Database, customer_id: int, viewer: Viewer, settings: Settings
+) -> dict[str, Any]:
+    """Complaints, clubs and events, service plans and the three bonds (issue 7's sections)."""
+    assert viewer.signed_in is not None  # the customer page needs a sign-in
+    scope = scope_of(viewer.signed_in)
+    with db.read() as session:
+        plans = service_plan_section(session, customer_id)
+        return {
+            "complaints": complaint_section(session, customer_id, scope=scope,
+                                            policy=sla_policy(settings)),
+            "clubs": club_section(session, customer_id),
+            "sp": plans,
+            "bonds": bonds_section(session, customer_id, plans["today"], zone=settings.timezone),
+        }  # fmt: skip
 
 
 def _value_context(db: Database, customer_id: int, settings: Settings) -> dict[str, Any]:
