@@ -114,6 +114,6 @@ def test_agenda_items_near_or_past_the_deadline(db: Database, shop: Shop) -> Non
     by_customer = {i.customer_id: i for i in store_items}
     assert by_customer[c1].kind == "complaint_sla"
     assert by_customer[c1].params == {"id": near, "category": "product", "hours": 4}
-    assert english(by_customer[c1]) == f"Complaint #{near} (product): first response due in 4 hours"
+    assert english(by_customer[c1]) == f"Complaint #{near} (Product): first response due in 4 hours"
     assert by_customer[c2].params["date"] == date(2026, 11, 21)
     assert "overdue since" in english(by_customer[c2]) and str(over) in english(by_customer[c2])

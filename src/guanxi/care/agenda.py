@@ -66,6 +66,7 @@ from guanxi.care.calendar import FESTIVALS
 from guanxi.care.occasions import OCCASION_LABELS
 from guanxi.domain.dates import add_months
 from guanxi.domain.text import gettext_noop
+from guanxi.feedback.complaints import CATEGORY_LABELS as COMPLAINT_CATEGORY_LABELS
 from guanxi.loyalty.tiers import (
     DEFAULT_GRACE_DAYS,
     Basis,
@@ -128,7 +129,10 @@ KIND_WEIGHTS: dict[str, float] = {
 FESTIVAL_LABELS: dict[str, str] = {key: OCCASION_LABELS[key] for key in FESTIVALS}
 
 # Params whose value is a key to translate through a label table when rendering.
-_LABELLED: dict[str, dict[str, str]] = {"festival": FESTIVAL_LABELS}
+_LABELLED: dict[str, dict[str, str]] = {
+    "festival": FESTIVAL_LABELS,
+    "category": COMPLAINT_CATEGORY_LABELS,
+}
 
 Param = str | int | float | date | Decimal
 

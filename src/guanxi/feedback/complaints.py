@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.config import Settings
+from guanxi.domain.text import gettext_noop
 from guanxi.errors import InvalidInput, NotFound
 from guanxi.feedback.sla import (
     Clock,
@@ -37,6 +38,15 @@ from guanxi.services import audit
 from guanxi.storage.models import Complaint, ComplaintEvent, Customer, Staff, Store
 
 CATEGORIES = ("product", "service", "price", "delivery", "environment", "other")
+CATEGORY_LABELS: dict[str, str] = {
+    "product": gettext_noop("Product"),
+    "service": gettext_noop("Service"),
+    "price": gettext_noop("Price"),
+    "delivery": gettext_noop("Delivery"),
+    "environment": gettext_noop("Store environment"),
+    "other": gettext_noop("Other"),
+}
+"""Display names of the categories (the agenda's reasons translate them)."""
 SEVERITIES = ("low", "medium", "high", "critical")
 CHANNELS = ("counter", "phone", "wechat", "email", "link", "followup", "other")
 STATUSES = ("open", "in_progress", "resolved", "closed")
