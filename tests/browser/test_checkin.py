@@ -3,11 +3,6 @@ the phone, checks them in and sees them checked in (HTMX, phone-sized screen).""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,41 +16,12 @@ from guanxi.club.rsvp import respond
 from guanxi.services.staff import list_staff
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer
-from tests.browser.conftest import _free_port
-
-# Serves the demo shop with the clubs pages, whether or not create_app includes them yet.
-_SERVE = """
-import sys, uvicorn
-from guanxi.config import Settings
-from guanxi.web.app import create_app
-from guanxi.web.routes import clubs
-app = create_app(Settings(database_url=sys.argv[1]))
-if not any(getattr(r, "path", "") == "/clubs" for r in app.routes):
-    app.include_router(clubs.router)
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
 
 
 @pytest.fixture(scope="module")
-def club_server(server: str, server_db: Path) -> Iterator[str]:
-    """The demo shop (built by ``server``) served by a process that has the clubs pages."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", _SERVE, f"sqlite:///{server_db}", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"the clubs server died: {err}") from None
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+def club_server(server: str) -> str:
+    """The served demo shop (``guanxi serve``), which has the clubs and events pages."""
+    return server
 
 
 def _guest(server_db: Path) -> tuple[int, int, str]:

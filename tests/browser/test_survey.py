@@ -1,19 +1,11 @@
 """A survey link on a phone: open it, answer, see the thank-you; then a signed-in manager finds
 the answer counted in the satisfaction report.
 
-The survey and the link are added to the served demo shop's database by the test. Until the
-survey routes are part of the app that ``guanxi serve`` builds, the test serves the same
-database with them included (a second server process on a free port).
+The survey and the link are added to the served demo shop's database by the test.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,51 +18,14 @@ from guanxi.feedback import surveys
 from guanxi.feedback.links import issue_link
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Staff
-from tests.browser.conftest import ARTIFACTS, ROOT, _free_port
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_ui import sign_in
-
-PROBE = "/s/" + "A" * 32  # an unknown survey link: 404 with the refusal page once routed
-
-SERVE_WIRED = """
-import sys, uvicorn
-from guanxi.config import Settings
-from guanxi.web.app import create_app
-from tests.web.test_public_links import wire
-app = wire(create_app(Settings(database_url=sys.argv[1])))
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
-"""
-
-
-def _serves_surveys(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url + PROBE, timeout=5)
-    except urllib.error.HTTPError as error:
-        return error.code == 404 and b'data-testid="refused"' in error.read()
-    except OSError:  # not listening yet
-        return False
-    return False
 
 
 @pytest.fixture(scope="module")
-def survey_server(server: str, server_db: Path) -> Iterator[str]:
-    """The demo server when it serves /s, else the same database served with the routes."""
-    if _serves_surveys(server):
-        yield server
-        return
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_WIRED, f"sqlite:///{server_db}",
-                             str(port)], cwd=ROOT, stderr=subprocess.PIPE)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not _serves_surveys(url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"the survey server did not start: {err}")
-        time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+def survey_server(server: str) -> str:
+    """The served demo shop (``guanxi serve``), which has the survey pages."""
+    return server
 
 
 def _survey_link(server_db: Path) -> tuple[int, str]:

@@ -8,12 +8,10 @@ from decimal import Decimal
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from guanxi.storage.db import Database
 from guanxi.storage.models import CustomerScore, PointsBalance, Purchase, ServicePlan
-from guanxi.web.routes import bonds
 from tests.factories import make_customer
 from tests.web.conftest import Account
 
@@ -21,10 +19,8 @@ Client = Callable[[str], tuple[TestClient, str]]
 
 
 @pytest.fixture(autouse=True)
-def routes(app: FastAPI, accounts: dict[str, Account]) -> None:
-    """The lead wires the router into create_app; until then the tests add it."""
-    if not any(getattr(r, "path", "") == "/bonds" for r in app.routes):
-        app.include_router(bonds.router)
+def routes(accounts: dict[str, Account]) -> None:
+    """Every test here signs someone in: the accounts exist first."""
 
 
 def _soup(html: str) -> BeautifulSoup:

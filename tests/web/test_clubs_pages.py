@@ -23,7 +23,6 @@ from guanxi.storage.db import Database
 from guanxi.storage.models import Consent, EventRsvp, Message
 from guanxi.web.app import create_app
 from guanxi.web.ratelimit import RateLimiter
-from guanxi.web.routes import clubs as club_routes
 from tests.factories import make_customer
 from tests.web.conftest import HASHER, Account
 
@@ -33,11 +32,8 @@ SOON = datetime.now(UTC) + timedelta(days=7)
 
 @pytest.fixture
 def app(db: Database) -> FastAPI:
-    """The app, with the clubs pages (until the lead includes the router in create_app)."""
-    made = create_app(Settings(public_url="https://shop.example"), db=db, hasher=HASHER)
-    if not any(getattr(r, "path", "") == "/clubs" for r in made.routes):
-        made.include_router(club_routes.router)
-    return made
+    """The app with a public address (invitation messages carry RSVP links)."""
+    return create_app(Settings(public_url="https://shop.example"), db=db, hasher=HASHER)
 
 
 def _soup(html: str) -> BeautifulSoup:

@@ -17,28 +17,16 @@ from guanxi.storage.db import Database
 from guanxi.storage.models import Complaint, Message, PublicLink, SurveyAnswer, SurveyResponse
 from guanxi.web.app import create_app
 from guanxi.web.ratelimit import RateLimiter
-from guanxi.web.routes import public_links
-from guanxi.web.routes import surveys as survey_routes
 from tests.factories import make_customer
 from tests.web.conftest import HASHER
 
 PUBLIC_URL = "https://shop.example"
 
 
-def wire(app: FastAPI) -> FastAPI:
-    """Include the survey routers unless the app already does (the lead wires them)."""
-    paths = {getattr(r, "path", "") for r in app.routes}
-    if "/s/{token}" not in paths:
-        app.include_router(public_links.router)
-    if "/surveys" not in paths:
-        app.include_router(survey_routes.router)
-    return app
-
-
 @pytest.fixture
 def app(db: Database) -> FastAPI:
     settings = Settings(public_url=PUBLIC_URL, shop_name="听茶")
-    return wire(create_app(settings, db=db, hasher=HASHER))
+    return create_app(settings, db=db, hasher=HASHER)
 
 
 @pytest.fixture

@@ -8,13 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from guanxi.storage.db import Database
 from guanxi.storage.models import ServicePlan, ServiceStep
-from guanxi.web.routes import service_plans
 from tests.factories import make_customer
 from tests.web.conftest import Account
 
@@ -23,11 +21,8 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture(autouse=True)
-def routes(app: FastAPI, accounts: dict[str, Account]) -> None:
-    """The lead wires the router into create_app; until then the tests add it (and every
-    test signs someone in)."""
-    if not any(getattr(r, "path", "") == "/service-plans" for r in app.routes):
-        app.include_router(service_plans.router)
+def routes(accounts: dict[str, Account]) -> None:
+    """Every test here signs someone in: the accounts exist first."""
 
 
 def _soup(html: str) -> BeautifulSoup:
