@@ -125,3 +125,38 @@ def test_report_counts_and_masks(
     owner, _ = client_for("owner")
     everyone = soup(owner.get("/surveys/report").text)
     assert by_id(everyone, "kpi-responses").select_one(".kpi-value").text == "3"
+
+
+def test_the_customer_page_shows_the_customers_answers(
+    db: Database, client_for: Client, accounts: dict[str, Account]
+) -> None:
+    from guanxi.storage.models import SurveyAnswer, SurveyResponse
+
+    cid = make_customer(db, home_store_id=accounts["clerk"].store_id)
+    other = make_customer(db, home_store_id=accounts["clerk"].store_id)
+    with db.write() as s:
+        nps = Survey(name="推荐意愿", kind="nps", attributes=[])
+        exp = Survey(name="期望与感知", kind="expectation", attributes=["speed", "price_fairness"])
+        s.add_all([nps, exp])
+        s.flush()
+        first = SurveyResponse(survey_id=nps.id, customer_id=cid, nps=10,
+                               submitted_at=datetime(2026, 10, 1, 2, tzinfo=UTC),
+                               comment="<b>好茶</b>")  # fmt: skip
+        second = SurveyResponse(survey_id=exp.id, customer_id=cid, overall=6,
+                                submitted_at=datetime(2026, 11, 1, 2, tzinfo=UTC))  # fmt: skip
+        s.add_all([first, second, SurveyResponse(survey_id=nps.id, customer_id=other, nps=2)])
+        s.flush()
+        s.add_all([SurveyAnswer(response_id=second.id, attribute="speed", expected=5, perceived=6),
+                   SurveyAnswer(response_id=second.id, attribute="price_fairness", expected=6,
+                                perceived=4)])  # fmt: skip
+        ids = (first.id, second.id)
+    clerk, _ = client_for("clerk")
+    page = soup(clerk.get(f"/customers/{cid}").text)
+    rows = page.select("[data-testid=customer-answer]")
+    assert [int(str(r["data-response"])) for r in rows] == [ids[1], ids[0]]  # newest first
+    assert rows[1]["data-nps-group"] == "promoter"
+    assert "-0.5" in rows[0].get_text()  # (+1 − 2) / 2
+    assert rows[1].select_one("b") is None and "<b>好茶</b>" in rows[1].get_text()  # escaped
+    lone = make_customer(db, home_store_id=accounts["clerk"].store_id)
+    empty = soup(clerk.get(f"/customers/{lone}").text)
+    assert empty.select_one("[data-testid=customer-no-answers]") is not None

@@ -438,3 +438,56 @@ def satisfaction_report(
 
 def survey_names(session: Session) -> dict[int, str]:
     return {int(i): str(n) for i, n in session.execute(select(Survey.id, Survey.name))}
+
+
+# --- one customer's answers (the customer page) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerAnswer:
+    """One of the customer's survey responses as the customer page shows it; ``gap`` is the
+    mean of perceived − expected over the attributes answered (None without attributes)."""
+
+    response_id: int
+    survey: str
+    kind: str
+    submitted_at: datetime
+    nps: int | None
+    nps_group: str | None
+    csat: int | None
+    overall: int | None
+    repurchase: int | None
+    share_of_wallet: int | None
+    gap: float | None
+    comment: str | None
+
+
+def customer_answers(
+    session: Session, customer_id: int, *, limit: int = 10
+) -> list[CustomerAnswer]:
+    """The customer's latest survey responses, newest first (at most ``limit``)."""
+    rows = session.execute(
+        select(SurveyResponse, Survey.name, Survey.kind)
+        .join(Survey, Survey.id == SurveyResponse.survey_id)
+        .where(SurveyResponse.customer_id == customer_id)
+        .order_by(SurveyResponse.submitted_at.desc(), SurveyResponse.id.desc())
+        .limit(limit)
+    ).all()  # fmt: skip
+    ids = [r[0].id for r in rows]
+    gaps: dict[int, float] = {}
+    if ids:
+        gaps = {int(rid): float(g) for rid, g in session.execute(
+            select(SurveyAnswer.response_id,
+                   func.avg(SurveyAnswer.perceived - SurveyAnswer.expected))
+            .where(SurveyAnswer.response_id.in_(ids))
+            .group_by(SurveyAnswer.response_id)
+        )}  # fmt: skip
+    return [
+        CustomerAnswer(
+            response_id=r.id, survey=str(name), kind=str(kind), submitted_at=r.submitted_at,
+            nps=r.nps, nps_group=None if r.nps is None else nps_group(r.nps), csat=r.csat,
+            overall=r.overall, repurchase=r.repurchase, share_of_wallet=r.share_of_wallet,
+            gap=gaps.get(r.id), comment=r.comment,
+        )
+        for r, name, kind in rows
+    ]  # fmt: skip

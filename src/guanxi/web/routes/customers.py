@@ -28,6 +28,7 @@ from guanxi.domain.staff import Role
 from guanxi.errors import ConfigError, Conflict, InvalidInput, NotFound
 from guanxi.feedback.complaint_lists import complaint_section
 from guanxi.feedback.complaints import sla_policy
+from guanxi.feedback.satisfaction import customer_answers
 from guanxi.importers.values import parse_bool
 from guanxi.services.customer_anniversaries import (
     AnniversaryDraft,
@@ -288,7 +289,7 @@ def _detail_context(
 def _bonds_context(
     db: Database, customer_id: int, viewer: Viewer, settings: Settings
 ) -> dict[str, Any]:
-    """Complaints, clubs and events, service plans and the three bonds (issue 7's sections)."""
+    """Complaints, survey answers, clubs and events, service plans and the three bonds."""
     assert viewer.signed_in is not None  # the customer page needs a sign-in
     scope = scope_of(viewer.signed_in)
     with db.read() as session:
@@ -297,6 +298,7 @@ def _bonds_context(
             "complaints": complaint_section(session, customer_id, scope=scope,
                                             policy=sla_policy(settings)),
             "clubs": club_section(session, customer_id),
+            "answers": customer_answers(session, customer_id),
             "sp": plans,
             "bonds": bonds_section(session, customer_id, plans["today"], zone=settings.timezone),
         }  # fmt: skip
