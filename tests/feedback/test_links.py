@@ -21,6 +21,7 @@ from guanxi.feedback.links import (
 )
 from guanxi.storage.db import Database
 from guanxi.storage.models import PublicLink
+from guanxi.web.routes.public_links import FEEDBACK_PAGE
 from tests.factories import make_customer
 
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -101,13 +102,20 @@ def test_purposes(db: Database) -> None:
     assert refusal(db, survey, purpose="feedback") == "wrong_purpose"
     assert refusal(db, feedback, purpose="survey") == "wrong_purpose"
     with db.read() as session:  # /f serves both the feedback form and the satisfaction check
-        assert check_link(session, satisfaction, now=NOW, purpose="feedback").purpose == (
+        assert check_link(session, satisfaction, now=NOW, purpose=FEEDBACK_PAGE).purpose == (
             "satisfaction"
         )
+        assert check_link(session, feedback, now=NOW, purpose=FEEDBACK_PAGE).purpose == "feedback"
+    assert refusal(db, satisfaction, purpose="feedback") == "wrong_purpose"  # no special case
     with pytest.raises(InvalidInput, match="purpose"), db.write() as session:
         issue_link(session, "vote", cid, now=NOW)
     with pytest.raises(InvalidInput, match="366"), db.write() as session:
         issue_link(session, "survey", cid, now=NOW, days=400)
+    with pytest.raises(InvalidInput, match="366"), db.write() as session:
+        issue_link(session, "rsvp", cid, now=NOW, expires_at=NOW + timedelta(days=400))
+    with db.write() as session:
+        token = issue_link(session, "rsvp", cid, now=NOW, expires_at=NOW + timedelta(hours=5))
+        assert check_link(session, token, now=NOW).expires_at == NOW + timedelta(hours=5)
 
 
 def test_bulk_issue_gives_distinct_tokens(db: Database) -> None:

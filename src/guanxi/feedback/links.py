@@ -86,26 +86,34 @@ def issue_links(
     *,
     now: datetime,
     days: int | None = None,
+    expires_at: datetime | None = None,
     max_uses: int = 1,
     store_id: int | None = None,
     survey_id: int | None = None,
     event_id: int | None = None,
     complaint_id: int | None = None,
 ) -> list[str]:
-    """One new token per customer (in order), stored as hashes in the caller's transaction."""
+    """One new token per customer (in order), stored as hashes in the caller's transaction.
+
+    The link expires ``days`` after ``now`` (default: the purpose's), or at ``expires_at`` (e.g.
+    an RSVP link at the event's end), which must lie within 366 days.
+    """
     _check_purpose(purpose)
     if max_uses < 1:
         raise InvalidInput("a link needs at least one use")
     life = DEFAULT_DAYS[purpose] if days is None else days
     if not 1 <= life <= 366:
         raise InvalidInput(f"a link lives 1 to 366 days (not {life})")
+    until = now + timedelta(days=life) if expires_at is None else expires_at
+    if not now < until <= now + timedelta(days=366):
+        raise InvalidInput(f"a link must expire within 366 days (not {until.isoformat()})")
     tokens = [new_token() for _ in customer_ids]
     if tokens:
         session.execute(insert(PublicLink), [
             {"token_hash": token_hash(t), "purpose": purpose, "customer_id": cid,
              "store_id": store_id, "survey_id": survey_id, "event_id": event_id,
              "complaint_id": complaint_id, "max_uses": max_uses, "uses": 0, "created_at": now,
-             "expires_at": now + timedelta(days=life)}
+             "expires_at": until}
             for t, cid in zip(tokens, customer_ids, strict=True)
         ])  # fmt: skip
     return tokens
@@ -134,7 +142,8 @@ def _find(session: Session, token: str, *, lock: bool) -> PublicLink:
     return row
 
 
-def check_link(session: Session, token: str, *, now: datetime, purpose: str | None = None,
+def check_link(session: Session, token: str, *, now: datetime,
+               purpose: str | tuple[str, ...] | None = None,
                allow_used: bool = False) -> LinkView:  # fmt: skip
     """The link, or LinkRefused: malformed, unknown, wrong purpose, expired, or used up
     (``allow_used``: a used link may still be shown, e.g. "thank you, already answered")."""
@@ -142,12 +151,11 @@ def check_link(session: Session, token: str, *, now: datetime, purpose: str | No
     return _valid(row, now=now, purpose=purpose, allow_used=allow_used)
 
 
-def _valid(row: PublicLink, *, now: datetime, purpose: str | None, allow_used: bool) -> LinkView:
-    if (
-        purpose is not None
-        and row.purpose != purpose
-        and not ({row.purpose, purpose} <= {"feedback", "satisfaction"})
-    ):
+def _valid(
+    row: PublicLink, *, now: datetime, purpose: str | tuple[str, ...] | None, allow_used: bool
+) -> LinkView:
+    wanted = (purpose,) if isinstance(purpose, str) else purpose
+    if wanted is not None and row.purpose not in wanted:
         raise LinkRefused("wrong_purpose")
     if row.expires_at <= now:
         raise LinkRefused("expired")
@@ -156,7 +164,9 @@ def _valid(row: PublicLink, *, now: datetime, purpose: str | None, allow_used: b
     return _view(row)
 
 
-def use_link(session: Session, token: str, *, now: datetime, purpose: str) -> LinkView:
+def use_link(
+    session: Session, token: str, *, now: datetime, purpose: str | tuple[str, ...]
+) -> LinkView:
     """Check the link and count one use, under a row lock, in the caller's write transaction."""
     row = _find(session, token, lock=True)
     view = _valid(row, now=now, purpose=purpose, allow_used=False)

@@ -33,6 +33,8 @@ router = APIRouter()
 MAX_FEEDBACK = 2000
 STATUS = {"malformed": 404, "unknown": 404, "wrong_purpose": 404, "expired": 410, "used": 410,
           "closed": 410, "limited": 429}  # fmt: skip
+FEEDBACK_PAGE = ("feedback", "satisfaction")  # the two kinds of link /f serves
+
 CATEGORY_NAMES = {
     "product": gettext_noop("The products"),
     "service": gettext_noop("The service"),
@@ -111,7 +113,7 @@ def feedback_page(
         return limited
     try:
         with web_context(request).db.read() as session:
-            link = check_link(session, token, now=_now(), purpose="feedback", allow_used=True)
+            link = check_link(session, token, now=_now(), purpose=FEEDBACK_PAGE, allow_used=True)
     except LinkRefused as refusal:
         return refused(request, viewer, refusal.reason)
     if link.uses >= link.max_uses:
@@ -146,7 +148,7 @@ async def feedback_submit(
     db, now = web_context(request).db, _now()
     try:
         with db.read() as session:
-            link = check_link(session, token, now=now, purpose="feedback")
+            link = check_link(session, token, now=now, purpose=FEEDBACK_PAGE)
         errors = _check_feedback(link, form)
         if errors:
             values = {"category": form.get("category", ""),
