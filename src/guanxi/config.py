@@ -14,6 +14,16 @@ from guanxi.feedback.sla import parse_resolution_hours
 DEFAULT_DATABASE_FILE = "guanxi.db"
 
 
+DEFAULT_OPT_OUT_WORDS = "TD,T,退订,N,unsubscribe,STOP"
+"""Replies to a marketing SMS that withdraw consent (GUANXI_SMS_OPT_OUT_WORDS' default)."""
+
+
+def factory_path(value: str) -> tuple[str, str] | None:
+    """'package.module:factory' -> (module, factory); None when it is not of that form."""
+    module, sep, factory = (part.strip() for part in value.partition(":"))
+    return (module, factory) if sep and module and factory else None
+
+
 class Settings(BaseSettings):
     """Guanxi's configuration. Every field is listed in docs/settings.md."""
 
@@ -165,7 +175,7 @@ class Settings(BaseSettings):
         ),
     )
     sms_opt_out_words: str = Field(
-        default="TD,T,退订,N,unsubscribe,STOP",
+        default=DEFAULT_OPT_OUT_WORDS,
         description=(
             "Comma-separated replies that withdraw SMS marketing consent when a file of SMS "
             "replies is recorded (case, spaces and full-width letters do not matter)."
@@ -249,7 +259,9 @@ class Settings(BaseSettings):
     @field_validator("sms_opt_out_words")
     @classmethod
     def _check_opt_out_words(cls, value: str) -> str:
-        if not [w for w in value.split(",") if w.strip()]:
+        from guanxi.care.opt_outs import parse_words  # the comparison the replies get
+
+        if not parse_words(value):
             raise ValueError(
                 f"GUANXI_SMS_OPT_OUT_WORDS lists no word (found {value!r}): give "
                 "comma-separated replies such as TD,退订,STOP or leave it unset"
@@ -260,8 +272,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_gateway_path(cls, value: str) -> str:
         value = value.strip()
-        module, sep, factory = value.partition(":")
-        if value and not (sep and module.strip() and factory.strip()):
+        if value and factory_path(value) is None:
             raise ValueError(
                 f"a gateway must be given as 'package.module:factory' (found {value!r}), "
                 "e.g. GUANXI_SMS_GATEWAY=shop_sms.aliyun:make_gateway"

@@ -134,6 +134,10 @@ def test_the_gateway_path_and_the_opt_out_text_are_checked_at_start_up() -> None
         settings(sms_opt_out_text="  ")
     with pytest.raises(ValidationError, match="GUANXI_SMS_OPT_OUT_WORDS"):
         settings(sms_opt_out_words=" , ")
+    with pytest.raises(ValidationError, match="GUANXI_SMS_OPT_OUT_WORDS"):
+        settings(sms_opt_out_words="。, !")  # punctuation only: no reply could ever match
+    with pytest.raises(ValidationError, match="package.module:factory"):
+        settings(wechat_gateway=" :make ")
     assert settings(sms_opt_out_text=" 退订回T ").sms_opt_out_text == "退订回T"
 
 

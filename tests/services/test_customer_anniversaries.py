@@ -205,3 +205,25 @@ def test_a_year_later_the_membership_anniversary_is_greeted(db: Database) -> Non
     with db.read() as s:
         found = customer_occasions(s, joined, joined + timedelta(days=366), customer_ids=[c])
     assert [o.occasion for o in found] == ["membership"] and found[0].years == 1
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_today_is_the_stores_day_not_the_servers(db: Database, zone: str) -> None:
+    """A date that is today in the store (UTC+14 or UTC-11) is not "in the future", and the
+    store's tomorrow is, whatever day the server's clock says."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    with db.write() as s:
+        row = Store(code="Z", name="Z", timezone=zone)
+        s.add(row)
+        s.flush()
+        store = row.id
+    clerk = _staff(db, Role.CLERK, store)
+    c = make_customer(db, home_store_id=store)
+    today = datetime.now(ZoneInfo(zone)).date()
+    add_anniversary(db, c, AnniversaryDraft("开业", today.isoformat(), "solar"), actor=clerk)
+    assert set_member_since(db, c, today.isoformat(), actor=clerk)
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    with pytest.raises(FormErrors, match="future"):
+        add_anniversary(db, c, AnniversaryDraft("明天", tomorrow, "solar"), actor=clerk)

@@ -34,9 +34,10 @@ Sources (each a function ``(session, AgendaQuery) -> Iterable[AgendaItem]``, set
   customer in their tier drop out of the rolling 12 months.
 
 Complaints near or past their SLA, service-plan steps due and member events coming up come from
-``guanxi.feedback`` and ``guanxi.club``. A source whose module is not installed is skipped and
-named in ``Agenda.unavailable``; no scores, no programme or no tiers simply produce no items of
-that kind.
+``guanxi.feedback`` and ``guanxi.club``; those sources import their modules when first called,
+because those modules build agenda items with ``item`` from here (a top-level import would be
+circular). A source that raises ImportError is skipped and named in ``Agenda.unavailable``; no
+scores, no programme or no tiers simply produce no items of that kind.
 
 Reasons are English msgids (marked with ``gettext_noop``) with ``{placeholders}`` and
 ``params``; ``reason_text`` translates and fills them for a language.
@@ -760,8 +761,8 @@ AGENDA_SOURCES: list[Source] = [
     service_step_items,
     event_items,
 ]
-"""Every source of agenda items, in order (the last three read issue 7's complaints, service
-plans and events; they load their modules when first asked)."""
+"""Every source of agenda items, in order (the last three read complaints, service plans and
+events from ``guanxi.feedback`` and ``guanxi.club``)."""
 
 
 # -- building -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Protocol, runtime_checkable
 
-from guanxi.config import Settings
+from guanxi.config import Settings, factory_path
 from guanxi.errors import ConfigError
 
 
@@ -235,9 +235,10 @@ def load_gateway(path: str, settings: Settings, *, setting: str) -> object:
     Raises ConfigError (naming ``setting``, what was found and the way out) when the module
     cannot be imported or has no such callable.
     """
-    module_name, _, attribute = (part.strip() for part in path.partition(":"))
-    if not module_name or not attribute:
+    parts = factory_path(path)
+    if parts is None:
         raise ConfigError(f"{setting} must look like 'package.module:factory' (found {path!r})")
+    module_name, attribute = parts
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

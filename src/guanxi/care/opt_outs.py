@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guanxi.config import DEFAULT_OPT_OUT_WORDS
 from guanxi.errors import InvalidInput
 from guanxi.importers import values as v
 from guanxi.importers.headers import normalise_header
@@ -33,7 +34,7 @@ from guanxi.storage.db import Database
 from guanxi.storage.models import Consent, Customer
 
 SOURCE = "sms_reply"
-DEFAULT_WORDS = "TD,T,退订,N,unsubscribe,STOP"
+DEFAULT_WORDS = DEFAULT_OPT_OUT_WORDS
 MAX_REPLIES = 200_000
 
 # Column names SMS platforms use in their reply (上行) reports, normalised.

@@ -9,9 +9,10 @@ fields that changed, never their values. Only customers in the actor's scope can
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from guanxi.importers import values as v
 from guanxi.services import audit
 from guanxi.services.customer_edits import audit_customer, get_editable_customer
 from guanxi.services.customer_forms import FormErrors
+from guanxi.services.customer_tiers import customer_zone
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import Anniversary
@@ -123,8 +125,9 @@ def anniversaries_section(db: Database, customer_id: int) -> AnniversarySection:
 # --- changing --------------------------------------------------------------------------------
 
 
-def _today() -> date:
-    return date.today()
+def _today(session: Session, customer_id: int) -> date:
+    """Today in the customer's store (a date that is today there is not in the future)."""
+    return datetime.now(ZoneInfo(customer_zone(session, customer_id))).date()
 
 
 def _stored(session: Session, customer_id: int, anniversary_id: int) -> Anniversary:
@@ -146,10 +149,13 @@ def add_anniversary(
     ip: str | None = None,
 ) -> int:
     """Record an anniversary of the customer; returns its id."""
-    label, on, kind = draft.clean(_today())
     with db.write() as session:
         get_editable_customer(session, customer_id, actor)
-        count = len(anniversaries_of(session, customer_id).anniversaries)
+        label, on, kind = draft.clean(_today(session, customer_id))
+        count = session.scalar(
+            select(func.count()).where(Anniversary.customer_id == customer_id,
+                                       Anniversary.kind == CUSTOM)
+        ) or 0  # fmt: skip
         if count >= MAX_PER_CUSTOMER:
             message = (f"customer {customer_id} already has {count} anniversaries: delete one "
                        "that no longer matters first")  # fmt: skip
@@ -173,9 +179,9 @@ def update_anniversary(
     ip: str | None = None,
 ) -> list[str]:
     """Save the draft over a stored anniversary; the names of the fields that changed."""
-    label, on, kind = draft.clean(_today())
     with db.write() as session:
         get_editable_customer(session, customer_id, actor)
+        label, on, kind = draft.clean(_today(session, customer_id))
         row = _stored(session, customer_id, anniversary_id)
         wanted = {"label": label, "occurs_on": on, "calendar_kind": kind}
         changed = sorted(k for k, x in wanted.items() if getattr(row, k) != x)
@@ -209,13 +215,13 @@ def set_member_since(
     """Record the day the customer became a member (empty text clears it); False if it was
     already so. The membership anniversary is kept in the solar calendar."""
     on = None
-    if text.strip():
-        try:
-            on = check_date(text, _today())
-        except ValueError as exc:
-            raise FormErrors({"member_since": str(exc)}) from None
     with db.write() as session:
         get_editable_customer(session, customer_id, actor)
+        if text.strip():
+            try:
+                on = check_date(text, _today(session, customer_id))
+            except ValueError as exc:
+                raise FormErrors({"member_since": str(exc)}) from None
         row = session.scalars(
             select(Anniversary).where(
                 Anniversary.customer_id == customer_id, Anniversary.kind == MEMBERSHIP

@@ -57,7 +57,7 @@ from guanxi.services.customer_referrals import referrals_section
 from guanxi.services.customer_rewards import rewards_section
 from guanxi.services.customer_scores import customer_value, scores_exist
 from guanxi.services.customer_stored_value import stored_value_section
-from guanxi.services.customer_tiers import tier_section
+from guanxi.services.customer_tiers import customer_zone, tier_section
 from guanxi.services.customers import (
     customer_in_scope,
     get_customer_detail,
@@ -294,13 +294,14 @@ def _bonds_context(
     scope = scope_of(viewer.signed_in)
     with db.read() as session:
         plans = service_plan_section(session, customer_id)
+        zone = customer_zone(session, customer_id)  # plans["today"] is the store's day too
         return {
             "complaints": complaint_section(session, customer_id, scope=scope,
                                             policy=sla_policy(settings)),
             "clubs": club_section(session, customer_id),
             "answers": customer_answers(session, customer_id),
             "sp": plans,
-            "bonds": bonds_section(session, customer_id, plans["today"], zone=settings.timezone),
+            "bonds": bonds_section(session, customer_id, plans["today"], zone=zone),
         }  # fmt: skip
 
 
@@ -465,15 +466,8 @@ def post_anniversary(
     viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
 ) -> Response:
     """Record an anniversary (wedding, shop opening) of the customer."""
-    _visible(request, viewer, customer_id)
-    draft = AnniversaryDraft(label, occurs_on, calendar_kind)
-    try:
-        add_anniversary(web_context(request).db, customer_id, draft, actor=_actor(viewer),
-                        ip=viewer.ip)  # fmt: skip
-    except FormErrors as exc:
-        return _anniversaries(request, viewer, customer_id,
-                              RefusedAnniversary("new", draft, exc.errors))  # fmt: skip
-    return _anniversaries(request, viewer, customer_id)
+    return _save_anniversary(request, viewer, customer_id, None,
+                             AnniversaryDraft(label, occurs_on, calendar_kind))  # fmt: skip
 
 
 @router.post("/customers/{customer_id}/anniversaries/{anniversary_id}", include_in_schema=False)
@@ -487,14 +481,29 @@ def save_anniversary(
     viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
 ) -> Response:
     """Change one of the customer's anniversaries."""
+    return _save_anniversary(request, viewer, customer_id, anniversary_id,
+                             AnniversaryDraft(label, occurs_on, calendar_kind))  # fmt: skip
+
+
+def _save_anniversary(
+    request: Request,
+    viewer: Viewer,
+    customer_id: int,
+    anniversary_id: int | None,
+    draft: AnniversaryDraft,
+) -> Response:
+    """Add (``anniversary_id`` None) or change one; a refused draft comes back with its errors."""
     _visible(request, viewer, customer_id)
-    draft = AnniversaryDraft(label, occurs_on, calendar_kind)
+    db, actor = web_context(request).db, _actor(viewer)
     try:
-        update_anniversary(web_context(request).db, customer_id, anniversary_id, draft,
-                           actor=_actor(viewer), ip=viewer.ip)  # fmt: skip
+        if anniversary_id is None:
+            add_anniversary(db, customer_id, draft, actor=actor, ip=viewer.ip)
+        else:
+            update_anniversary(db, customer_id, anniversary_id, draft, actor=actor, ip=viewer.ip)
     except FormErrors as exc:
+        target = "new" if anniversary_id is None else anniversary_id
         return _anniversaries(request, viewer, customer_id,
-                              RefusedAnniversary(anniversary_id, draft, exc.errors))  # fmt: skip
+                              RefusedAnniversary(target, draft, exc.errors))  # fmt: skip
     return _anniversaries(request, viewer, customer_id)
 
 
