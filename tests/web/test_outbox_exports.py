@@ -112,6 +112,9 @@ def test_uploading_sms_replies_records_opt_outs(
     bad = {"file": ("x.csv", b"name\nA\n", "text/csv")}
     refused = manager.post("/care/outbox/opt-outs", data={"csrf_token": csrf}, files=bad)
     assert refused.status_code == 422 and "phone and reply columns" in refused.text
+    odd = {"file": ("replies.pdf", b"%PDF-1.4", "application/pdf")}  # not a table
+    wrong = manager.post("/care/outbox/opt-outs", data={"csrf_token": csrf}, files=odd)
+    assert wrong.status_code == 422 and "CSV or Excel" in wrong.text
     assert manager.post("/care/outbox/opt-outs", files=files).status_code == 403
     clerk, clerk_csrf = client_for("clerk")
     forbidden = clerk.post("/care/outbox/opt-outs", data={"csrf_token": clerk_csrf}, files=files)

@@ -95,13 +95,13 @@ def save_upload(
     """Check the choices, copy the file (at most MAX_BYTES) into a new folder, remember it."""
     shown, upload_id = _shown_name(filename), secrets.token_hex(16)
     upload = Upload(
-        id=upload_id, kind=_kind(kind), filename=shown, suffix=_suffix(shown),
+        id=upload_id, kind=_kind(kind), filename=shown, suffix=check_suffix(shown),
         encoding=_encoding(encoding), staff_id=staff_id, folder=UPLOAD_ROOT / upload_id,
     )  # fmt: skip
     _purge_old()
     upload.folder.mkdir(parents=True, mode=0o700)
     try:
-        _copy_limited(stream, upload.path)
+        copy_limited(stream, upload.path)
     except InvalidInput:
         shutil.rmtree(upload.folder, ignore_errors=True)
         raise
@@ -198,7 +198,8 @@ def _kind(kind: str) -> ImportKind:
         raise InvalidInput(f"unknown kind of import {kind!r}: choose {choices}") from None
 
 
-def _suffix(name: str) -> str:
+def check_suffix(name: str) -> str:
+    """The upload's suffix (.csv, .xlsx …) or InvalidInput naming what can be read."""
     if not name:
         raise InvalidInput("choose a file to import")
     suffix = PurePosixPath(name).suffix.lower()
@@ -216,15 +217,24 @@ def _encoding(encoding: str) -> str | None:
     return encoding or None
 
 
-def _copy_limited(stream: IO[bytes], target: Path) -> None:
+def copy_limited(
+    stream: IO[bytes],
+    target: Path,
+    *,
+    max_bytes: int | None = None,
+    instead: str = "import it with the `guanxi import` command",
+) -> None:
+    """Copy an uploaded file to ``target`` in chunks; UploadTooLarge past ``max_bytes`` (the
+    message offers ``instead``; default: MAX_BYTES), InvalidInput when it is empty."""
+    limit = MAX_BYTES if max_bytes is None else max_bytes
     size = 0
     with target.open("wb") as out:
         while chunk := stream.read(1 << 20):
             size += len(chunk)
-            if size > MAX_BYTES:
+            if size > limit:
                 raise UploadTooLarge(
-                    f"the file is larger than {MAX_BYTES / 2**20:.0f} MiB: split it into "
-                    "smaller files, or import it with the `guanxi import` command"
+                    f"the file is larger than {limit / 2**20:.0f} MiB: split it into "
+                    f"smaller files, or {instead}"
                 )
             out.write(chunk)
     if size == 0:

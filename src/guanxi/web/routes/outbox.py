@@ -30,6 +30,7 @@ from fastapi.responses import RedirectResponse, Response
 from guanxi.care import links, opt_outs, outbox, templating
 from guanxi.domain.access import Permission
 from guanxi.errors import InvalidInput
+from guanxi.services.import_uploads import check_suffix, copy_limited
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 from guanxi.web.i18n import gettext as _
@@ -189,14 +190,11 @@ def record_opt_outs(
     ctx = web_context(request)
     if file is None or not file.filename:
         raise InvalidInput("choose the file of SMS replies from your SMS platform")
-    data = file.file.read(MAX_REPLY_FILE + 1)
-    if len(data) > MAX_REPLY_FILE:
-        raise InvalidInput(f"the file of replies is larger than {MAX_REPLY_FILE // 2**20} MB: "
-                           "split it")  # fmt: skip
-    suffix = Path(file.filename).suffix.lower()
+    suffix = check_suffix(file.filename)
     with tempfile.TemporaryDirectory(prefix="guanxi-replies-") as folder:
         path = Path(folder) / f"replies{suffix}"
-        path.write_bytes(data)
+        copy_limited(file.file, path, max_bytes=MAX_REPLY_FILE,
+                     instead="record it with `guanxi outbox opt-outs FILE`")  # fmt: skip
         replies = opt_outs.read_replies(path, timezone=ctx.settings.timezone)
     report = opt_outs.record_opt_out_replies(
         ctx.db, replies, actor_id=viewer.signed_in.staff.id, ip=viewer.ip,
