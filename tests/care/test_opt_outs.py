@@ -172,7 +172,7 @@ def test_wechat_csv_exports_like_the_sms_csv(db: Database) -> None:
         queue(s, [Draft(x, "wechat", None, "中秋快乐", f"w{x}") for x in (a, b, c)]
               + [Draft(a, "sms", None, "中秋快乐", "sms")], now=NOW)  # fmt: skip
     out = io.StringIO()
-    result = outbox.wechat_csv(db, out, now=NOW, actor_id=None, policy=POLICY)
+    result = outbox.export_csv(db, out, "wechat", now=NOW, actor_id=None, policy=POLICY)
     assert result.exported == 1 and result.skipped == {"no_consent": 1, "no_address": 1}
     assert list(csv.reader(io.StringIO(out.getvalue()))) == [["openid", "content"],
                                                              ["oA1", "中秋快乐"]]  # fmt: skip
@@ -184,7 +184,7 @@ def test_wechat_csv_exports_like_the_sms_csv(db: Database) -> None:
                       "sms": "queued"}  # fmt: skip
     assert entry.detail == {"channel": "wechat", "exported": 1,
                             "skipped": {"no_consent": 1, "no_address": 1}}  # fmt: skip
-    assert outbox.wechat_csv(db, io.StringIO(), now=NOW, actor_id=None,
+    assert outbox.export_csv(db, io.StringIO(), "wechat", now=NOW, actor_id=None,
                              policy=POLICY).exported == 0  # fmt: skip
 
 
@@ -195,7 +195,7 @@ def test_exports_hold_marketing_in_the_quiet_hours(db: Database) -> None:
                   Draft(a, "sms", None, "积分余额 80", "receipt", is_marketing=False)],
               now=NIGHT - timedelta(hours=1))  # fmt: skip
     out = io.StringIO()
-    result = outbox.sms_csv(db, out, now=NIGHT, actor_id=None, policy=POLICY)
+    result = outbox.export_csv(db, out, "sms", now=NIGHT, actor_id=None, policy=POLICY)
     assert (result.exported, result.held, result.skipped) == (1, 1, {})
     assert result.held_until == datetime(2026, 9, 22, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
     assert list(csv.reader(io.StringIO(out.getvalue())))[1:] == [["13800000041", "积分余额 80"]]
@@ -207,7 +207,7 @@ def test_exports_hold_marketing_in_the_quiet_hours(db: Database) -> None:
     assert entry.detail["held_for_quiet_hours"] == 1
     # After the quiet hours the held message is exported, with the opt-out text.
     morning = io.StringIO()
-    later = outbox.sms_csv(db, morning, now=NIGHT + timedelta(hours=12), actor_id=None,
+    later = outbox.export_csv(db, morning, "sms", now=NIGHT + timedelta(hours=12), actor_id=None,
                            policy=POLICY)  # fmt: skip
     assert (later.exported, later.held) == (1, 0)
     rows = list(csv.reader(io.StringIO(morning.getvalue())))

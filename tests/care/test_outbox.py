@@ -330,7 +330,7 @@ def test_sms_csv_exports_due_consenting_messages_once(db: Database) -> None:
                   draft(a, "later", channel="sms", not_before=NOW + timedelta(days=1))],
               now=NOW)  # fmt: skip
     out = io.StringIO()
-    result = outbox.sms_csv(db, out, now=NOW, actor_id=None, policy=POLICY)
+    result = outbox.export_csv(db, out, "sms", now=NOW, actor_id=None, policy=POLICY)
     assert result.exported == 2 and result.skipped == {"no_consent": 1}
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert rows == [["phone", "content"], ["13900001111", "张女士，新茶到店回复TD退订"],
@@ -344,7 +344,7 @@ def test_sms_csv_exports_due_consenting_messages_once(db: Database) -> None:
         # Exported messages count toward the weekly cap.
         assert outbox.recent_counts(s, [a], now=NOW) == {a: 1}
     again = io.StringIO()
-    assert outbox.sms_csv(db, again, now=NOW, actor_id=None, policy=POLICY).exported == 0
+    assert outbox.export_csv(db, again, "sms", now=NOW, actor_id=None, policy=POLICY).exported == 0
 
 
 def test_retry_requeues_failed_and_unknown_only_when_confirmed(db: Database) -> None:

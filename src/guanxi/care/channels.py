@@ -9,7 +9,7 @@ was sent): the outbox marks the message ``unknown`` and never resends it automat
 No SMS or WeChat provider is bundled: a shop plugs its gateway in through ``SmsGateway`` /
 ``WeChatGateway`` (``SmsChannel`` / ``WeChatChannel`` adapt them), named in the settings as
 ``package.module:factory`` (``GUANXI_SMS_GATEWAY``, ``GUANXI_WECHAT_GATEWAY``), or exports the
-messages as a CSV for its platform (``guanxi.care.outbox.sms_csv`` / ``wechat_csv``).
+messages as a CSV for its platform (``guanxi.care.outbox.export_csv``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Required, TextIO, TypedDict, Unpack
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, select, update
@@ -517,30 +517,6 @@ def _export_address(channel: str, address: str) -> str:
     return csv_phone(address.strip()) if channel == "sms" else address.strip()
 
 
-class ExportOptions(TypedDict, total=False):
-    """The keyword arguments of ``export_csv`` after the channel."""
-
-    now: Required[datetime]
-    actor_id: Required[int | None]
-    campaign_id: int | None
-    message_ids: Sequence[int] | None
-    scope: int | None
-    policy: SendPolicy | None
-    limit: int | None
-
-
-def sms_csv(db: Database, out: TextIO, **options: Unpack[ExportOptions]) -> ExportResult:
-    """The due SMS messages as a CSV for an SMS platform (``phone,content``; mainland numbers
-    as 11 digits); see ``export_csv`` for the rules and ``options``."""
-    return export_csv(db, out, "sms", **options)
-
-
-def wechat_csv(db: Database, out: TextIO, **options: Unpack[ExportOptions]) -> ExportResult:
-    """The due WeChat messages as a CSV (``openid,content``: the customer's WeChat id) for a
-    shop that sends through its WeChat platform by hand; see ``export_csv``."""
-    return export_csv(db, out, "wechat", **options)
-
-
 def _due_for_export(
     channel: str, *, now: datetime, scope: int | None, campaign_id: int | None,
     message_ids: Sequence[int] | None,
@@ -735,6 +711,4 @@ __all__ = [
     "retry",
     "send_due",
     "export_csv",
-    "sms_csv",
-    "wechat_csv",
 ]
