@@ -114,6 +114,38 @@ def test_lapsed_evidence_does_not_count(db: Database, store: int) -> None:
     assert [len(b.evidence) for b in earlier.levels] == [1, 2, 1]
 
 
+def test_the_social_bond_counts_what_engagement_counts(db: Database, store: int) -> None:
+    from guanxi.club.engagement import engagement_scores
+
+    c = make_customer(db, home_store_id=store)
+    event = _club(db)
+    with db.write() as s:
+        row = s.get(ClubEvent, event)
+        assert row is not None and row.club_id is not None
+        row.status = "cancelled"
+        club = s.get(Club, row.club_id)
+        assert club is not None
+        club.is_active = False
+        s.add_all([ClubMember(club_id=club.id, customer_id=c, joined_at=LONG_AGO),
+                   EventRsvp(event_id=event, customer_id=c, status="confirmed",
+                             checked_in_at=NOW - timedelta(days=30))])  # fmt: skip
+    with db.read() as s:  # an inactive club's membership, a cancelled event's check-in
+        found = bonds.customer_bonds(s, c, AS_OF)
+        counts = bonds.bonds_counts(s, [c], AS_OF)
+        score = engagement_scores(s, [c], NOW)
+    assert found.social.holds is False and not found.social.evidence
+    assert counts == {c: 0} and score == {c: 0.0}
+    with db.write() as s:
+        row = s.get(ClubEvent, event)
+        assert row is not None
+        row.status = "done"
+    with db.read() as s:
+        found = bonds.customer_bonds(s, c, AS_OF)
+        counts = bonds.bonds_counts(s, [c], AS_OF)
+        score = engagement_scores(s, [c], NOW)
+    assert found.social.holds is True and counts == {c: 1} and score[c] > 0
+
+
 def _crafted(db: Database, store: int) -> dict[str, int]:
     """Customers holding 0, 1, 2 and 3 bonds."""
     event = _club(db)

@@ -88,9 +88,11 @@ def test_the_door_finds_guests_by_phone_tail_or_name(
         by_name = find_guests(s, event, "王", scope=store)
         by_pinyin = find_guests(s, event, "wangf", scope=store)
         nothing = find_guests(s, event, " ", scope=store)
+        wildcards = [find_guests(s, event, typed) for typed in ("%", "_", "王%", "\\")]
     assert [(g.customer_id, g.status) for g in listed] == [(guest, "confirmed")]
     assert [g.customer_id for g in walk_ins] == [other]
     assert [g.customer_id for g in by_name[0]] == [guest]
     assert [g.customer_id for g in by_name[1]] == [other]
     assert [g.customer_id for g in by_pinyin[0]] == [guest]
     assert nothing == ([], [])
+    assert wildcards == [([], [])] * 4  # typed '%' or '_' is text, not a LIKE wildcard

@@ -268,7 +268,7 @@ def test_the_public_page_refuses_cleanly(
 def test_every_form_renders_and_a_rule_club_syncs(
     db: Database, client_for: Factory, accounts: dict[str, Account]
 ) -> None:
-    event = _event(db, _staff(db, "owner"), None, recurrence="quarterly")
+    event = _event(db, _staff(db, "owner"), accounts["manager"].store_id, recurrence="quarterly")
     manager, csrf = client_for("manager")
     for path in ("/clubs/new", "/events/new", f"/events/{event}/edit", "/events?past=1"):
         response = manager.get(path)
@@ -290,6 +290,59 @@ def test_every_form_renders_and_a_rule_club_syncs(
         f"/events/{event}/status", data={"csrf_token": csrf, "status": "cancelled", "series": "yes"}
     )
     assert _soup(cancelled.text).select_one("[data-testid=event]")["data-status"] == "cancelled"  # type: ignore[index]
+
+
+def test_shared_clubs_and_events_are_read_only_for_a_store_manager(
+    db: Database, client_for: Factory, accounts: dict[str, Account]
+) -> None:
+    owner = _staff(db, "owner")
+    shared = _event(db, owner, None, name="年终答谢会", recurrence="quarterly")
+    club = save_club(db, owner, name="全店茶友会", rule={"invitation": True}).id
+    manager, csrf = client_for("manager")
+    page = _soup(manager.get(f"/events/{shared}").text)
+    assert not page.select("[data-testid=cancel-event]")
+    assert not page.select("[data-testid=edit-event]")
+    assert _soup(manager.get(f"/clubs/{club}").text).select("[data-testid=read-only]")
+    cancel = manager.post(
+        f"/events/{shared}/status",
+        data={"csrf_token": csrf, "status": "cancelled", "series": "yes"},
+    )
+    assert cancel.status_code == 403 and "only the owner" in cancel.text
+    edit = manager.post(
+        f"/events/{shared}/edit",
+        data={"csrf_token": csrf, "name": "改名", "starts_at": "2027-01-15T19:00"},
+    )
+    assert edit.status_code == 403
+    saved = manager.post(
+        f"/clubs/{club}",
+        data={"csrf_token": csrf, "name": "改名", "rule": "invitation", "active": "yes"},
+    )
+    assert saved.status_code == 403
+    with db.read() as s:
+        from guanxi.storage.models import Club, ClubEvent
+
+        row = s.get(ClubEvent, shared)
+        assert row is not None and row.status == "planned" and row.store_id is None
+        kept = s.get(Club, club)
+        assert kept is not None and kept.name == "全店茶友会" and kept.store_id is None
+    owner_client, owner_csrf = client_for("owner")
+    done = owner_client.post(
+        f"/events/{shared}/status", data={"csrf_token": owner_csrf, "status": "cancelled"}
+    )
+    assert _soup(done.text).select_one("[data-testid=event]")["data-status"] == "cancelled"  # type: ignore[index]
+
+
+def test_past_events_are_listed_newest_first(
+    db: Database, client_for: Factory, accounts: dict[str, Account]
+) -> None:
+    owner = _staff(db, "owner")
+    now = datetime.now(UTC)
+    old = _event(db, owner, None, name="去年", starts_at=now - timedelta(days=300), ends_at=None)
+    recent = _event(db, owner, None, name="上周", starts_at=now - timedelta(days=7), ends_at=None)
+    middle = _event(db, owner, None, name="春天", starts_at=now - timedelta(days=100), ends_at=None)
+    manager, _ = client_for("manager")
+    rows = _soup(manager.get("/events?past=1").text).select("[data-testid=event]")
+    assert [r["data-event"] for r in rows] == [str(recent), str(middle), str(old)]
 
 
 def test_the_customer_page_partial(

@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from guanxi.club.engagement import counted_check_in, counted_membership
 from guanxi.domain.dates import add_months
 from guanxi.domain.text import gettext_noop
 from guanxi.loyalty.tiers import defined_tiers
@@ -179,13 +180,12 @@ def social_ids(w: Window) -> Select[Any]:
     """Customers in a club, who attended an event in the window, or who referred someone."""
     return (
         union(
-            select(ClubMember.customer_id).where(
-                ClubMember.joined_at < w.end,
-                or_(ClubMember.left_at.is_(None), ClubMember.left_at >= w.end),
-            ),
-            select(EventRsvp.customer_id).where(
-                EventRsvp.checked_in_at >= w.start, EventRsvp.checked_in_at < w.end
-            ),
+            select(ClubMember.customer_id)
+            .join(Club, Club.id == ClubMember.club_id)
+            .where(*counted_membership(w.end)),
+            select(EventRsvp.customer_id)
+            .join(ClubEvent, ClubEvent.id == EventRsvp.event_id)
+            .where(*counted_check_in(w.start, w.end)),
             select(Customer.referred_by_id).where(
                 Customer.referred_by_id.is_not(None), Customer.created_at < w.end
             ),
@@ -280,8 +280,7 @@ def _social(session: Session, customer_id: int, w: Window) -> list[Evidence]:
     for name, joined in session.execute(
         select(Club.name, ClubMember.joined_at)
         .join(Club, Club.id == ClubMember.club_id)
-        .where(ClubMember.customer_id == customer_id, ClubMember.joined_at < w.end,
-               or_(ClubMember.left_at.is_(None), ClubMember.left_at >= w.end))
+        .where(ClubMember.customer_id == customer_id, *counted_membership(w.end))
         .order_by(ClubMember.joined_at)
     ):  # fmt: skip
         found.append(Evidence(gettext_noop("Member of {club} since {date}"),
@@ -289,8 +288,7 @@ def _social(session: Session, customer_id: int, w: Window) -> list[Evidence]:
     attended = session.execute(
         select(ClubEvent.name, EventRsvp.checked_in_at)
         .join(ClubEvent, ClubEvent.id == EventRsvp.event_id)
-        .where(EventRsvp.customer_id == customer_id, EventRsvp.checked_in_at >= w.start,
-               EventRsvp.checked_in_at < w.end)
+        .where(EventRsvp.customer_id == customer_id, *counted_check_in(w.start, w.end))
         .order_by(EventRsvp.checked_in_at.desc())
     ).all()  # fmt: skip
     if attended:

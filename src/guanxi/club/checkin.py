@@ -26,6 +26,7 @@ from guanxi.errors import Conflict, NotFound
 from guanxi.loyalty import ledger
 from guanxi.loyalty.accrual import programme
 from guanxi.services import audit
+from guanxi.services.customers import like_prefix  # the escaped LIKE of customer search
 from guanxi.storage.db import Database
 from guanxi.storage.models import ClubEvent, Customer, EventRsvp, LoyaltyProgram
 
@@ -125,9 +126,9 @@ def _matches(query: str) -> list[ColumnElement[bool]]:
         return [Customer.phone_last4 == q]
     if q.isdigit():
         return [Customer.phone.like(f"%{q}")]
-    low = q.lower()
-    return [or_(Customer.name.like(f"{q}%"), Customer.name_pinyin.like(f"{low}%"),
-                Customer.name_initials.like(f"{low}%"))]  # fmt: skip
+    low = q.lower()  # typed text: '%' and '_' match themselves, not every name
+    return [or_(like_prefix(Customer.name, q), like_prefix(Customer.name_pinyin, low),
+                like_prefix(Customer.name_initials, low))]  # fmt: skip
 
 
 def find_guests(session: Session, event_id: int, query: str, *, scope: int | None = None,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, true, update
 from sqlalchemy.orm import Session
 
 from guanxi.errors import Conflict, InvalidInput, NotFound
@@ -100,21 +100,32 @@ def check_rule(session: Session, rule: dict[str, Any]) -> dict[str, Any]:
     return {"invitation": True}
 
 
-def _view(session: Session, club: Club) -> ClubView:
-    members = session.execute(
-        select(func.count()).select_from(ClubMember)
-        .where(ClubMember.club_id == club.id, ClubMember.left_at.is_(None))
-    ).scalar_one()  # fmt: skip
+def _member_counts(session: Session, club_ids: list[int] | None = None) -> dict[int, int]:
+    """Current members per club (one grouped query; ``club_ids`` None: every club)."""
+    stmt = (select(ClubMember.club_id, func.count()).where(ClubMember.left_at.is_(None))
+            .group_by(ClubMember.club_id))  # fmt: skip
+    if club_ids is not None:
+        stmt = stmt.where(ClubMember.club_id.in_(club_ids))
+    return {int(c): int(n) for c, n in session.execute(stmt)}
+
+
+def _view(session: Session, club: Club, members: int | None = None) -> ClubView:
+    if members is None:
+        members = _member_counts(session, [club.id]).get(club.id, 0)
     return ClubView(club.id, club.name, club.description, dict(club.rule or {}), club.store_id,
-                    club.is_active, int(members))  # fmt: skip
+                    club.is_active, members)  # fmt: skip
+
+
+def visible(scope: int | None) -> Any:
+    """The clubs a viewer limited to ``scope`` sees: the shop-wide ones and their store's."""
+    return true() if scope is None else (Club.store_id.is_(None)) | (Club.store_id == scope)
 
 
 def list_clubs(session: Session, *, scope: int | None = None) -> list[ClubView]:
     """Clubs by name; a store's viewer sees the shop-wide clubs and their store's."""
-    stmt = select(Club).order_by(Club.name)
-    if scope is not None:
-        stmt = stmt.where((Club.store_id.is_(None)) | (Club.store_id == scope))
-    return [_view(session, c) for c in session.execute(stmt).scalars()]
+    rows = list(session.execute(select(Club).where(visible(scope)).order_by(Club.name)).scalars())
+    counts = _member_counts(session) if rows else {}
+    return [_view(session, c, counts.get(c.id, 0)) for c in rows]
 
 
 def get_club(session: Session, club_id: int, *, scope: int | None = None) -> ClubView:
@@ -166,31 +177,44 @@ def save_club(
         return _view(session, club)
 
 
+def tier_members(session: Session, tier: str, *,
+                 store_id: int | None = None) -> Select[Any] | None:  # fmt: skip
+    """The ids of the customers holding ``tier`` or a higher one (of ``store_id``; never erased
+    ones); None when there is no such tier. Clubs' rules and invitations both use it."""
+    keys = [t.key for t in defined_tiers(session)]
+    if tier not in keys:
+        return None
+    stmt = (
+        select(Customer.id).join(CustomerTier, CustomerTier.customer_id == Customer.id)
+        .where(CustomerTier.tier_key.in_(keys[keys.index(tier):]), Customer.erased_at.is_(None))
+    )  # fmt: skip
+    if store_id is not None:
+        stmt = stmt.where(Customer.home_store_id == store_id)
+    return stmt
+
+
+def segment_members(session: Session, segment_id: int, *,
+                    store_id: int | None = None) -> Select[Any] | None:  # fmt: skip
+    """The ids of a saved segment's members over the latest scores (of ``store_id``); None when
+    the segment does not exist or nothing is scored yet."""
+    segment = session.get(Segment, segment_id)
+    month = latest_month(session)
+    if segment is None or month is None:
+        return None
+    return members_select(parse_rules(segment.rules), month, store_scope=store_id)
+
+
 def rule_member_ids(session: Session, club: Club) -> set[int]:
     """The customers who meet a tier or segment club's rule now (erased ones never)."""
     rule = dict(club.rule or {})
     kind = rule_kind(rule)
+    if kind == "invitation":
+        raise InvalidInput(f"club {club.id} is joined by invitation: add members by hand")
     if kind == "tier":
-        keys = [t.key for t in defined_tiers(session)]
-        wanted = str(rule["tier"])
-        if wanted not in keys:
-            return set()
-        stmt = (
-            select(Customer.id).join(CustomerTier, CustomerTier.customer_id == Customer.id)
-            .where(CustomerTier.tier_key.in_(keys[keys.index(wanted):]),
-                   Customer.erased_at.is_(None))
-        )  # fmt: skip
-        if club.store_id is not None:
-            stmt = stmt.where(Customer.home_store_id == club.store_id)
-        return set(session.execute(stmt).scalars())
-    if kind == "segment":
-        segment = session.get(Segment, int(rule["segment_id"]))
-        month = latest_month(session)
-        if segment is None or month is None:
-            return set()
-        stmt = members_select(parse_rules(segment.rules), month, store_scope=club.store_id)
-        return set(session.execute(stmt).scalars())
-    raise InvalidInput(f"club {club.id} is joined by invitation: add members by hand")
+        stmt = tier_members(session, str(rule["tier"]), store_id=club.store_id)
+    else:
+        stmt = segment_members(session, int(rule["segment_id"]), store_id=club.store_id)
+    return set() if stmt is None else set(session.execute(stmt).scalars())
 
 
 def _active_ids(session: Session, club_id: int) -> set[int]:

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.domain.dates import add_months
@@ -53,6 +53,22 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield unique[n : n + _CHUNK]
 
 
+def counted_check_in(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    """The check-ins that count (the query joins ``ClubEvent``): ``since <= checked_in_at <
+    until``, at an event that was not cancelled. The engagement score and the social bond
+    (``club.bonds``) both count these."""
+    return [EventRsvp.checked_in_at >= since, EventRsvp.checked_in_at < until,
+            ClubEvent.status != "cancelled"]  # fmt: skip
+
+
+def counted_membership(as_of: datetime) -> list[ColumnElement[bool]]:
+    """The memberships that count (the query joins ``Club``): held at ``as_of``, of an active
+    club. The engagement score and the social bond (``club.bonds``) both count these."""
+    return [ClubMember.joined_at <= as_of,
+            (ClubMember.left_at.is_(None)) | (ClubMember.left_at > as_of),
+            Club.is_active.is_(True)]  # fmt: skip
+
+
 def attended_counts(session: Session, customer_ids: Sequence[int], since: datetime,
                     until: datetime) -> dict[int, int]:  # fmt: skip
     """Events each customer checked in to with ``since <= checked_in_at < until`` (cancelled
@@ -62,8 +78,7 @@ def attended_counts(session: Session, customer_ids: Sequence[int], since: dateti
         for cid, n in session.execute(
             select(EventRsvp.customer_id, func.count())
             .join(ClubEvent, ClubEvent.id == EventRsvp.event_id)
-            .where(EventRsvp.customer_id.in_(chunk), EventRsvp.checked_in_at >= since,
-                   EventRsvp.checked_in_at < until, ClubEvent.status != "cancelled")
+            .where(EventRsvp.customer_id.in_(chunk), *counted_check_in(since, until))
             .group_by(EventRsvp.customer_id)
         ):  # fmt: skip
             out[int(cid)] = int(n)
@@ -78,9 +93,7 @@ def membership_counts(session: Session, customer_ids: Sequence[int],
         for cid, n in session.execute(
             select(ClubMember.customer_id, func.count())
             .join(Club, Club.id == ClubMember.club_id)
-            .where(ClubMember.customer_id.in_(chunk), ClubMember.joined_at <= as_of,
-                   (ClubMember.left_at.is_(None)) | (ClubMember.left_at > as_of),
-                   Club.is_active.is_(True))
+            .where(ClubMember.customer_id.in_(chunk), *counted_membership(as_of))
             .group_by(ClubMember.customer_id)
         ):  # fmt: skip
             out[int(cid)] = int(n)

@@ -311,9 +311,13 @@ def get_event(session: Session, event_id: int, *, scope: int | None = None) -> E
 
 
 def list_events(session: Session, *, scope: int | None = None, since: datetime | None = None,
-                until: datetime | None = None, limit: int = 200) -> list[EventView]:  # fmt: skip
-    """Events by start (those starting from ``since``, before ``until``), within ``scope``."""
-    stmt = select(ClubEvent).order_by(ClubEvent.starts_at, ClubEvent.id).limit(limit)
+                until: datetime | None = None, limit: int = 200,
+                newest_first: bool = False) -> list[EventView]:  # fmt: skip
+    """Events by start (those starting from ``since``, before ``until``), within ``scope``;
+    ``newest_first``: the latest ``limit`` of them, the latest first."""
+    order = ((ClubEvent.starts_at.desc(), ClubEvent.id.desc()) if newest_first
+             else (ClubEvent.starts_at, ClubEvent.id))  # fmt: skip
+    stmt = select(ClubEvent).order_by(*order).limit(limit)
     if since is not None:
         stmt = stmt.where(ClubEvent.starts_at >= since)
     if until is not None:

@@ -17,29 +17,26 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.care import outbox
 from guanxi.care.templating import contexts, shop_name
 from guanxi.club import messages
-from guanxi.club.clubs import member_ids
+from guanxi.club.clubs import member_ids, segment_members, tier_members
 from guanxi.club.events import lock_event, open_for_answers, zone_of
 from guanxi.errors import Conflict, InvalidInput, NotFound
-from guanxi.feedback.links import issue_links, link_path, token_hash
+from guanxi.feedback.links import issue_links, link_path
 from guanxi.loyalty.tiers import defined_tiers
 from guanxi.services import audit
-from guanxi.services.segments import latest_month, members_select, parse_rules
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
 from guanxi.storage.models import (
     Club,
     ClubEvent,
     Customer,
-    CustomerTier,
     EventRsvp,
     Message,
-    PublicLink,
     Segment,
 )
 
@@ -76,33 +73,25 @@ class InvitationPlan:
 def audience_ids(session: Session, audience: Audience, *, scope: int | None) -> list[int]:
     """The customers of an audience, in ``scope``, never erased ones (ascending)."""
     audience.check()
-    if audience.club_id is not None:
-        if session.get(Club, audience.club_id) is None:
-            raise NotFound(f"club {audience.club_id} does not exist")
-        ids = member_ids(session, audience.club_id)
-        stmt = select(Customer.id).where(Customer.erased_at.is_(None))
-    elif audience.segment_id is not None:
-        segment = session.get(Segment, audience.segment_id)
-        if segment is None:
+    if audience.segment_id is not None:
+        if session.get(Segment, audience.segment_id) is None:
             raise NotFound(f"segment {audience.segment_id} does not exist")
-        month = latest_month(session)
-        if month is None:
-            return []
-        found = members_select(parse_rules(segment.rules), month, store_scope=scope)
-        return sorted(session.execute(found).scalars())
-    else:
-        keys = [t.key for t in defined_tiers(session)]
-        if audience.tier not in keys:
+        found = segment_members(session, audience.segment_id, store_id=scope)
+        return [] if found is None else sorted(session.execute(found).scalars())
+    if audience.tier not in (None, ""):
+        tiered = tier_members(session, str(audience.tier), store_id=scope)
+        if tiered is None:
+            keys = [t.key for t in defined_tiers(session)]
             raise InvalidInput(f"no member tier {audience.tier!r}: use one of "
                                f"{', '.join(keys) or '(none)'}")  # fmt: skip
-        stmt = (select(Customer.id).join(CustomerTier, CustomerTier.customer_id == Customer.id)
-                .where(CustomerTier.tier_key.in_(keys[keys.index(str(audience.tier)):]),
-                       Customer.erased_at.is_(None)))  # fmt: skip
-        ids = None
+        return sorted(session.execute(tiered).scalars())
+    assert audience.club_id is not None
+    if session.get(Club, audience.club_id) is None:
+        raise NotFound(f"club {audience.club_id} does not exist")
+    ids = member_ids(session, audience.club_id)
+    stmt = select(Customer.id).where(Customer.erased_at.is_(None))
     if scope is not None:
         stmt = stmt.where(Customer.home_store_id == scope)
-    if ids is None:
-        return sorted(session.execute(stmt).scalars())
     kept: list[int] = []
     for n in range(0, len(ids), _CHUNK):
         kept.extend(session.execute(stmt.where(Customer.id.in_(ids[n : n + _CHUNK]))).scalars())
@@ -192,14 +181,10 @@ def _queue(session: Session, ev: ClubEvent, ids: list[int], *, channel: str, now
            locale: str, public_url: str, shop: str | None) -> int:  # fmt: skip
     if not ids:
         return 0
-    end = ev.ends_at or ev.starts_at + timedelta(hours=4)
-    days = min(max((end - now).days + 1, 1), 366)
-    tokens = issue_links(session, "rsvp", ids, now=now, days=days, max_uses=LINK_USES,
-                         event_id=ev.id, store_id=ev.store_id)  # fmt: skip
-    hashes = [token_hash(t) for t in tokens]
-    for n in range(0, len(hashes), _CHUNK):  # the link lives until the event ends
-        session.execute(update(PublicLink).where(PublicLink.token_hash.in_(hashes[n : n + _CHUNK]))
-                        .values(expires_at=end))  # fmt: skip
+    end = ev.ends_at or ev.starts_at + timedelta(hours=4)  # the link lives until the event ends
+    tokens = issue_links(session, "rsvp", ids, now=now, max_uses=LINK_USES, event_id=ev.id,
+                         expires_at=min(end, now + timedelta(days=366)),
+                         store_id=ev.store_id)  # fmt: skip
     zone = zone_of(session, ev.store_id)
     extra = {"event": ev.name, "when": messages.when_text(ev.starts_at, zone, locale),
              "place": ev.location or ""}  # fmt: skip

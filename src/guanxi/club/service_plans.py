@@ -697,22 +697,12 @@ def service_step_items(session: Session, q: AgendaQuery) -> Iterator[AgendaItem]
     staff member owns (``q.staff_id``) and/or of the store's customers (kind "task")."""
     from guanxi.care.agenda import item
 
-    stmt = (
-        select(ServiceStep.id, ServiceStep.name, ServiceStep.due_on, ServicePlan.name,
-               ServicePlan.customer_id, ServicePlan.owner_staff_id, Customer.name)
-        .join(ServicePlan, ServicePlan.id == ServiceStep.plan_id)
-        .join(Customer, Customer.id == ServicePlan.customer_id)
-        .where(ServiceStep.done_on.is_(None), ServicePlan.status == "active",
-               ServiceStep.due_on <= q.day + timedelta(days=AGENDA_DAYS),
-               Customer.erased_at.is_(None))
-        .order_by(ServiceStep.due_on, ServiceStep.id)
-        .limit(q.cap)
-    )  # fmt: skip
-    if q.staff_id is not None:
-        stmt = stmt.where(ServicePlan.owner_staff_id == q.staff_id)
-    if q.store_id is not None:
-        stmt = stmt.where(Customer.home_store_id == q.store_id)
-    for _step_id, step, due, plan, customer_id, owner, customer in session.execute(stmt):
-        reason = _DUE[0] if due == q.day else (_DUE[1] if due > q.day else _DUE[2])
-        yield item(customer_id, "task", reason, {"plan": plan, "step": step, "date": due}, due,
-                   q.day, customer_name=customer or "", owner_staff_id=owner)  # fmt: skip
+    due = open_steps(session, until=q.day + timedelta(days=AGENDA_DAYS), store_id=q.store_id,
+                     owner_staff_id=q.staff_id, limit=q.cap)  # fmt: skip
+    for step in due:
+        when = step.due_on
+        reason = _DUE[0] if when == q.day else (_DUE[1] if when > q.day else _DUE[2])
+        yield item(step.customer_id, "task", reason,
+                   {"plan": step.plan_name, "step": step.name, "date": when}, when, q.day,
+                   customer_name=step.customer_name or "",
+                   owner_staff_id=step.owner_staff_id)  # fmt: skip

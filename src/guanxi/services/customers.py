@@ -94,7 +94,7 @@ def search_customers(
     ]
 
 
-def _prefix(column: Any, text: str) -> Any:
+def like_prefix(column: Any, text: str) -> Any:
     """column LIKE 'text%' with the pattern bound whole, so SQLite can use the index
     (SQLAlchemy's startswith() builds `LIKE :p || '%'`, which defeats the LIKE optimisation)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -129,7 +129,7 @@ def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
     if _CJK.search(q):
         out += [
             (0, "name", ids.where(Customer.name == q)),
-            (1, "name starts with", ids.where(_prefix(Customer.name, q))),
+            (1, "name starts with", ids.where(like_prefix(Customer.name, q))),
             (3, "name contains", ids.where(Customer.name.contains(q, autoescape=True))),
         ]
         return out
@@ -141,12 +141,12 @@ def _candidates(q: str) -> list[tuple[int, str, Select[Any]]]:
             (
                 2,
                 "pinyin starts with",
-                ids.where(_prefix(Customer.name_pinyin, key)),
+                ids.where(like_prefix(Customer.name_pinyin, key)),
             ),
             (
                 2,
                 "initials start with",
-                ids.where(_prefix(Customer.name_initials, key)),
+                ids.where(like_prefix(Customer.name_initials, key)),
             ),
         ]
     return out

@@ -30,10 +30,10 @@ from guanxi.care import templating
 from guanxi.club import checkin, clubs, events, invitations, rsvp
 from guanxi.club.messages import LOCALES, when_text
 from guanxi.domain.access import Permission, mask_phone, sees_full_phone
-from guanxi.errors import Conflict, InvalidInput, NotFound
+from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.feedback.links import LinkRefused
 from guanxi.loyalty.tiers import defined_tiers
-from guanxi.storage.models import Segment, Store
+from guanxi.storage.models import Club, Segment, Store
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
 from guanxi.web.routes.customers import is_htmx, scope_of
@@ -51,6 +51,18 @@ def _actor(viewer: Viewer) -> Any:
 def _scope(viewer: Viewer) -> int | None:
     assert viewer.signed_in is not None
     return scope_of(viewer.signed_in)
+
+
+def _writable(viewer: Viewer, store_id: int | None) -> bool:
+    """Whether the viewer may change a club or event of ``store_id``: the owner any, staff
+    limited to a store only their store's (a shared one is read-only for them)."""
+    scope = _scope(viewer)
+    return scope is None or store_id == scope
+
+
+def _must_write(viewer: Viewer, store_id: int | None, what: str) -> None:
+    if not _writable(viewer, store_id):
+        raise NotAllowed(f"this {what} is shared by every store: only the owner may change it")
 
 
 def _int(value: str | None) -> int | None:
@@ -84,7 +96,8 @@ def _choices(request: Request, viewer: Viewer) -> dict[str, Any]:
         tiers = [(t.key, t.name) for t in defined_tiers(session)]
         segments = [(i, n) for i, n in session.execute(
             select(Segment.id, Segment.name).order_by(Segment.name))]  # fmt: skip
-        club_rows = [(c.id, c.name) for c in clubs.list_clubs(session, scope=scope)]
+        club_rows = [(i, n) for i, n in session.execute(select(Club.id, Club.name)
+                     .where(clubs.visible(scope)).order_by(Club.name))]  # fmt: skip
     return {"stores": stores, "tiers": tiers, "segments": segments, "clubs": club_rows,
             "kinds": events.KINDS, "kind_labels": events.KIND_LABELS,
             "recurrences": events.RECURRENCES}  # fmt: skip
@@ -112,10 +125,11 @@ def _rule(kind: str, tier: str, segment: str) -> dict[str, Any]:
 def _club_form(request: Request, viewer: Viewer, club: clubs.ClubView | None,
                **extra: Any) -> Response:  # fmt: skip
     members: list[Any] = []
+    writable = club is None or _writable(viewer, club.store_id)
     if club is not None:
         with web_context(request).db.read() as session:
             members = clubs.club_members(session, club.id, scope=_scope(viewer))
-    context = {"viewer": viewer, "club": club, "members": members,
+    context = {"viewer": viewer, "club": club, "members": members, "writable": writable,
                "phone": lambda m: _phone(viewer, m.phone, m.owner_staff_id),
                **_choices(request, viewer), **extra}  # fmt: skip
     return _page(request, "clubs/club_form.html", context)
@@ -157,7 +171,7 @@ def save_club(
     db = web_context(request).db
     if club_id is not None:
         with db.read() as session:
-            clubs.get_club(session, club_id, scope=scope)
+            _must_write(viewer, clubs.get_club(session, club_id, scope=scope).store_id, "club")
     store_id = _int(store) if scope is None else scope
     saved = clubs.save_club(db, _actor(viewer), name=name, rule=_rule(rule, tier, segment),
                             club_id=club_id, description=description, store_id=store_id,
@@ -206,8 +220,8 @@ def events_page(request: Request, past: int = 0,
     now = datetime.now(UTC)
     with web_context(request).db.read() as session:
         if past:
-            rows = events.list_events(session, scope=_scope(viewer), until=now, limit=1000)[-100:]
-            rows.reverse()
+            rows = events.list_events(session, scope=_scope(viewer), until=now, limit=100,
+                                      newest_first=True)  # fmt: skip
         else:
             rows = events.list_events(session, scope=_scope(viewer), since=now, limit=100)
     return _page(request, "clubs/events.html", {"viewer": viewer, "events": rows,
@@ -251,7 +265,9 @@ def _event_form(request: Request, viewer: Viewer, event: events.EventView | None
             return ""
         return value.astimezone(ZoneInfo(event.zone)).strftime("%Y-%m-%dT%H:%M")
 
-    context = {"viewer": viewer, "event": event, "local": local, **_choices(request, viewer)}
+    context = {"viewer": viewer, "event": event, "local": local,
+               "writable": event is None or _writable(viewer, event.store_id),
+               **_choices(request, viewer)}  # fmt: skip
     return _page(request, "clubs/event_form.html", context)
 
 
@@ -287,7 +303,7 @@ def edit_event(request: Request, event_id: int,
 async def update_event(request: Request, event_id: int,
                        viewer: Viewer = requires(Permission.CLUBS_MANAGE)) -> Response:  # fmt: skip
     """Change this occurrence, or (``series=yes``) it and the later ones."""
-    _get_event(request, viewer, event_id)
+    _must_write(viewer, _get_event(request, viewer, event_id).store_id, "event")
     form = {k: str(v) for k, v in (await request.form()).items()}
     events.update_event(web_context(request).db, _actor(viewer), event_id,
                         _event_input(request, viewer, form),
@@ -304,7 +320,7 @@ def event_status(
     viewer: Viewer = requires(Permission.CLUBS_MANAGE),
 ) -> Response:
     """Cancel (or mark done, or plan again) an occurrence or the rest of its series."""
-    _get_event(request, viewer, event_id)
+    _must_write(viewer, _get_event(request, viewer, event_id).store_id, "event")
     events.set_status(web_context(request).db, _actor(viewer), event_id, status,
                       series=series == "yes")  # fmt: skip
     return RedirectResponse(f"/events/{event_id}", status_code=303)
@@ -325,6 +341,7 @@ def _event_page(request: Request, viewer: Viewer, event_id: int, **extra: Any) -
     with web_context(request).db.read() as session:
         guests = checkin.guest_list(session, event_id)
     context = {"viewer": viewer, "event": event, "guests": guests, "locales": LOCALES,
+               "writable": _writable(viewer, event.store_id),
                "channels": ("sms", "email", "wechat"), "audiences": AUDIENCES,
                "phone": lambda g: _phone(viewer, g.phone, g.owner_staff_id),
                "sent": _int(request.query_params.get("sent")),

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -84,6 +85,17 @@ def _block(
         back = _safe_next(next_url) or f"/customers/{customer_id}#service-plans"
         return RedirectResponse(back, status_code=303)
     return _customer_page(request, viewer, customer_id, refused)
+
+
+def _submit(request: Request, viewer: Viewer, customer_id: int, change: Callable[[], object],
+            target: str, draft: Any, next_url: str = "") -> Response:  # fmt: skip
+    """Run ``change``; refused (FormErrors), the block with form ``target``'s ``draft`` and the
+    messages, otherwise the block (or ``next_url``)."""
+    try:
+        change()
+    except FormErrors as exc:
+        return _block(request, viewer, customer_id, Refused(target, draft, exc.errors))
+    return _block(request, viewer, customer_id, next_url=next_url)
 
 
 def _customer_page(
@@ -185,12 +197,11 @@ def add_plan(
     """Give the customer a plan (typed steps, or a ready-made plan's)."""
     _in_scope(request, viewer, customer_id)
     draft = sp.PlanDraft(name, description, owner_staff_id, steps, start, template)
-    try:
-        sp.create_plan(web_context(request).db, customer_id, _with_template(draft),
-                       actor=_actor(viewer), ip=viewer.ip)  # fmt: skip
-    except FormErrors as exc:
-        return _block(request, viewer, customer_id, Refused("new", draft, exc.errors))
-    return _block(request, viewer, customer_id, next_url=next)
+    return _submit(request, viewer, customer_id,
+                   lambda: sp.create_plan(web_context(request).db, customer_id,
+                                          _with_template(draft), actor=_actor(viewer),
+                                          ip=viewer.ip),
+                   "new", draft, next_url=next)  # fmt: skip
 
 
 @router.post("/service-plans/{plan_id}", include_in_schema=False)
@@ -205,14 +216,11 @@ def save_plan(
     """Change a plan's name, description or owner."""
     db = web_context(request).db
     customer_id = sp.plan_customer(db, plan_id, _actor(viewer))
-    try:
-        sp.update_plan(db, plan_id, name=name, description=description,
-                       owner_staff_id=owner_staff_id, actor=_actor(viewer),
-                       ip=viewer.ip)  # fmt: skip
-    except FormErrors as exc:
-        draft = sp.PlanDraft(name, description, owner_staff_id)
-        return _block(request, viewer, customer_id, Refused(f"plan-{plan_id}", draft, exc.errors))
-    return _block(request, viewer, customer_id)
+    return _submit(request, viewer, customer_id,
+                   lambda: sp.update_plan(db, plan_id, name=name, description=description,
+                                          owner_staff_id=owner_staff_id, actor=_actor(viewer),
+                                          ip=viewer.ip),
+                   f"plan-{plan_id}", sp.PlanDraft(name, description, owner_staff_id))  # fmt: skip
 
 
 @router.post("/service-plans/{plan_id}/complete", include_in_schema=False)
@@ -236,12 +244,9 @@ def cancel_plan(
     """Cancel the plan with a reason (kept on the customer's timeline)."""
     db = web_context(request).db
     customer_id = sp.plan_customer(db, plan_id, _actor(viewer))
-    try:
-        sp.cancel_plan(db, plan_id, reason, actor=_actor(viewer), ip=viewer.ip)
-    except FormErrors as exc:
-        return _block(request, viewer, customer_id, Refused(f"cancel-{plan_id}", reason,
-                                                            exc.errors))  # fmt: skip
-    return _block(request, viewer, customer_id)
+    return _submit(request, viewer, customer_id,
+                   lambda: sp.cancel_plan(db, plan_id, reason, actor=_actor(viewer), ip=viewer.ip),
+                   f"cancel-{plan_id}", reason)  # fmt: skip
 
 
 # --- steps -------------------------------------------------------------------------------------
@@ -260,11 +265,9 @@ def add_step(
     db = web_context(request).db
     customer_id = sp.plan_customer(db, plan_id, _actor(viewer))
     draft = sp.StepDraft(step_name, due_on, note)
-    try:
-        sp.add_step(db, plan_id, draft, actor=_actor(viewer), ip=viewer.ip)
-    except FormErrors as exc:
-        return _block(request, viewer, customer_id, Refused(f"add-{plan_id}", draft, exc.errors))
-    return _block(request, viewer, customer_id)
+    return _submit(request, viewer, customer_id,
+                   lambda: sp.add_step(db, plan_id, draft, actor=_actor(viewer), ip=viewer.ip),
+                   f"add-{plan_id}", draft)  # fmt: skip
 
 
 @router.post("/service-plans/steps/{step_id}", include_in_schema=False)
@@ -280,11 +283,9 @@ def save_step(
     db = web_context(request).db
     customer_id = sp.step_customer(db, step_id, _actor(viewer))
     draft = sp.StepDraft(step_name, due_on, note)
-    try:
-        sp.update_step(db, step_id, draft, actor=_actor(viewer), ip=viewer.ip)
-    except FormErrors as exc:
-        return _block(request, viewer, customer_id, Refused(f"step-{step_id}", draft, exc.errors))
-    return _block(request, viewer, customer_id)
+    return _submit(request, viewer, customer_id,
+                   lambda: sp.update_step(db, step_id, draft, actor=_actor(viewer), ip=viewer.ip),
+                   f"step-{step_id}", draft)  # fmt: skip
 
 
 @router.post("/service-plans/steps/{step_id}/done", include_in_schema=False)
