@@ -117,3 +117,24 @@ def test_agenda_items_near_or_past_the_deadline(db: Database, shop: Shop) -> Non
     assert english(by_customer[c1]) == f"Complaint #{near} (Product): first response due in 4 hours"
     assert by_customer[c2].params["date"] == date(2026, 11, 21)
     assert "overdue since" in english(by_customer[c2]) and str(over) in english(by_customer[c2])
+
+
+def test_the_escalation_task_stands_for_the_complaint_until_it_is_resolved(
+    db: Database, shop: Shop
+) -> None:
+    c = make_customer(db, home_store_id=shop.a)
+    day = date(2026, 11, 21)
+    noon = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
+    late = _open(db, c, shop.a, at=noon - timedelta(hours=30))
+    assert run_escalations(db, now=noon) == 1
+    with db.read() as s:
+        manager_items = list(complaint_items(s, AgendaQuery(day=day, staff_id=shop.manager_a)))
+        store_items = list(complaint_items(s, AgendaQuery(day=day, store_id=shop.a)))
+    assert manager_items == []  # the open escalation task is on their agenda instead
+    assert [i.customer_id for i in store_items] == [c]
+    with db.write() as s:
+        steps.resolve(s, late, steps.Recovery("apology"), "ok",
+                      actor=shop.member(shop.manager_a), now=noon)  # fmt: skip
+    with db.read() as s:
+        task = s.execute(select(CareTask)).scalar_one()
+    assert (task.source_key, task.status) == (f"complaint-escalation:{late}", "cancelled")

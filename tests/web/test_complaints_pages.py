@@ -16,7 +16,7 @@ from guanxi.feedback.complaint_lists import complaint_section
 from guanxi.feedback.complaints import get_complaint, open_complaint
 from guanxi.loyalty import ledger
 from guanxi.storage.db import Database
-from guanxi.storage.models import CouponCampaign, Message, PublicLink
+from guanxi.storage.models import AuditEntry, Complaint, CouponCampaign, Message, PublicLink
 from guanxi.web import i18n
 from guanxi.web.context import Viewer
 from guanxi.web.routes import complaints as complaint_routes
@@ -202,3 +202,51 @@ def test_the_customer_page_partial(
     rows = soup(html).select("[data-testid=customer-complaint]")
     assert [r["data-complaint"] for r in rows] == [str(cid)]
     assert soup(html).select_one("[data-testid=sla-first_response]") is not None
+
+
+def test_a_clerk_issues_a_feedback_link_that_opens_a_complaint(
+    app: FastAPI, db: Database, accounts: dict[str, Account], stores: tuple[int, int],
+    client_for: Factory,
+) -> None:  # fmt: skip
+    c = make_customer(db, home_store_id=stores[0], name="李雷")
+    clerk, csrf = client_for("clerk")
+    page = soup(clerk.get(f"/customers/{c}").text)
+    assert page.select_one("[data-testid=customer-feedback-link]") is not None
+    no_url = clerk.post("/complaints/feedback-link", data={"csrf_token": csrf,
+                                                           "customer_id": str(c)})  # fmt: skip
+    assert no_url.status_code == 200
+    shown = soup(no_url.text)
+    assert shown.select_one("[data-testid=feedback-link-no-public-url]") is not None
+    assert str(shown.select_one("[data-testid=feedback-link-path]").text).startswith("/f/")  # type: ignore[union-attr]
+    app.state.guanxi.settings = app.state.guanxi.settings.model_copy(
+        update={"public_url": "https://shop.example/"}
+    )
+    issued = clerk.post("/complaints/feedback-link", data={"csrf_token": csrf,
+                                                           "customer_id": str(c)})  # fmt: skip
+    url = str(soup(issued.text).select_one("[data-testid=feedback-link-url]")["value"])  # type: ignore[index]
+    assert url.startswith("https://shop.example/f/")
+    path = url.removeprefix("https://shop.example")
+    with db.read() as s:
+        link = s.execute(select(PublicLink).order_by(PublicLink.id.desc())).scalars().first()
+        assert link is not None and (link.purpose, link.customer_id, link.store_id) == (
+            "feedback", c, stores[0]
+        )  # fmt: skip
+        entries = s.execute(select(AuditEntry).where(AuditEntry.action == "links.issued")).scalars()
+        assert all("李雷" not in str(e.detail) for e in entries)
+    public = TestClient(app)
+    form = soup(public.get(path).text)
+    assert form.select_one("[data-testid=category]") is not None
+    assert public.post(path, data={"category": "service", "text": "店员态度差"}).status_code == 200
+    with db.read() as s:
+        row = s.execute(select(Complaint).where(Complaint.customer_id == c)).scalar_one()
+        assert (row.channel, row.store_id, row.category) == ("link", stores[0], "service")
+    assert (
+        clerk.post("/complaints/feedback-link", data={"customer_id": str(c)}).status_code == 403
+    )  # no CSRF token
+    other, other_csrf = client_for("clerk_b")
+    assert (
+        other.post(
+            "/complaints/feedback-link", data={"csrf_token": other_csrf, "customer_id": str(c)}
+        ).status_code
+        == 404
+    )

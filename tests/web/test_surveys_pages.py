@@ -160,3 +160,19 @@ def test_the_customer_page_shows_the_customers_answers(
     lone = make_customer(db, home_store_id=accounts["clerk"].store_id)
     empty = soup(clerk.get(f"/customers/{lone}").text)
     assert empty.select_one("[data-testid=customer-no-answers]") is not None
+
+
+def test_an_unknown_segment_is_a_form_error(
+    db: Database, client_for: Client, accounts: dict[str, Account], stores: tuple[int, int]
+) -> None:
+    sid = surveys.save_survey(db, name="NPS", kind="nps", actor_id=None)
+    client, csrf = client_for("manager")
+    page = client.get(f"/surveys/{sid}?preview=1&segment_id=999999&channel=sms")
+    assert page.status_code == 422
+    assert "segment" in by_id(soup(page.text), "send-error").text
+    sent = client.post(f"/surveys/{sid}/send", data={"csrf_token": csrf, "segment_id": "999999",
+                                                     "channel": "sms"})  # fmt: skip
+    assert sent.status_code == 422  # back to the survey, with the error
+    assert by_id(soup(sent.text), "send-error") is not None
+    with db.read() as session:
+        assert session.execute(select(PublicLink)).first() is None

@@ -418,7 +418,10 @@ def list_campaigns(session: Session, *, scope: int | None, limit: int = 200) -> 
     return found[:limit]
 
 
-def _check_audience(session: Session, audience: Audience, scope: int | None) -> Audience:
+def check_audience(session: Session, audience: Audience, scope: int | None) -> Audience:
+    """The audience checked for a viewer limited to ``scope`` (a manager's is their store's
+    customers; a store they name must be theirs) and for stores and segments that exist;
+    InvalidInput naming the field otherwise."""
     if scope is not None:
         if audience.store_id not in (None, scope):
             raise InvalidInput("store: you can only message your own store's customers")
@@ -471,7 +474,7 @@ def save_campaign(
         if channel is not None and channel != template.channel:
             raise InvalidInput(f"channel: the template {template.name!r} is for "
                                f"{template.channel}, not {channel}")  # fmt: skip
-        audience = _check_audience(session, audience, scope)
+        audience = check_audience(session, audience, scope)
         values: dict[str, Any] = {
             "name": name, "kind": kind, "channel": template.channel, "template_id": template.id,
             "audience": audience.as_json(), "holdout_percent": holdout_percent,

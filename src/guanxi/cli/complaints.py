@@ -6,14 +6,14 @@ The terminal acts for the shop owner (every store; audited without a staff membe
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
-from guanxi.cli.common import console, err_console, state
+from guanxi.cli.common import console, err_console, parse_day, state
 from guanxi.errors import GuanxiError
 from guanxi.feedback.complaint_lists import Filters, list_complaints
 from guanxi.feedback.complaint_reports import build_report
@@ -96,10 +96,7 @@ def escalate_command(
     st = state(ctx)
     now = datetime.now(UTC)
     if as_of is not None:
-        try:
-            day = date.fromisoformat(as_of)
-        except ValueError as exc:
-            raise typer.BadParameter(f"{as_of!r} is not a date in the form YYYY-MM-DD") from exc
+        day = parse_day(as_of)
         end = datetime.combine(day + timedelta(days=1), time(), ZoneInfo(st.settings.timezone))
         now = min(now, end.astimezone(UTC))
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from guanxi.errors import InvalidInput, NotFound
@@ -109,7 +109,9 @@ def in_scope(column: Any, scope: int | None) -> ColumnElement[bool]:
 def _query(scope: int | None, filters: Filters, now: datetime) -> Any:
     assignee = aliased(Staff)
     query = (
-        select(Complaint, Customer.name, Customer.erased_at, Store.name, assignee.name)
+        select(
+            Complaint, Customer.name, Customer.erased_at, Store.name, assignee.name, Store.timezone
+        )
         .outerjoin(Customer, Customer.id == Complaint.customer_id)
         .outerjoin(Store, Store.id == Complaint.store_id)
         .outerjoin(assignee, assignee.id == Complaint.assignee_staff_id)
@@ -151,17 +153,18 @@ def list_complaints(
     """The complaints in view, open ones first by their resolution deadline, then the rest
     newest first; at most ``limit``."""
     filters.check()
-    query = _query(scope, filters, now).order_by(Complaint.opened_at.desc()).limit(limit)
-    rows = [_row(r, now, policy) for r in session.execute(query)]
-    rows.sort(key=lambda r: (r.status in ("resolved", "closed"),
-                             r.resolution.due_at if r.status in ("open", "in_progress")
-                             else -r.opened_at.timestamp()))  # fmt: skip
-    return rows
+    active = Complaint.status.in_(("open", "in_progress"))
+    query = _query(scope, filters, now).order_by(
+        case((active, 0), else_=1),
+        case((active, Complaint.resolution_due_at), else_=None),
+        Complaint.opened_at.desc(), Complaint.id.desc(),
+    ).limit(limit)  # fmt: skip
+    return [_row(r, now, policy) for r in session.execute(query)]
 
 
 def _row(found: Any, now: datetime, policy: SlaPolicy) -> ComplaintRow:
-    c, name, erased, store, assignee = found
-    first, resolution = clocks(c, now=now, policy=policy)
+    c, name, erased, store, assignee, zone = found
+    first, resolution = clocks(c, now=now, policy=policy, zone=zone or policy.timezone)
     return ComplaintRow(
         c.id, c.customer_id, "" if erased else (name or ""), c.store_id, store or "", c.category,
         c.severity, c.channel, c.status, c.summary, c.opened_at, assignee, c.escalated_at,
@@ -230,17 +233,3 @@ def staff_choices(session: Session, store_id: int | None) -> list[tuple[int, str
         .order_by(Staff.role == "owner", Staff.name, Staff.id)
     ).all()  # fmt: skip
     return [(int(i), str(n)) for i, n in rows]
-
-
-def escalation_target(session: Session, store_id: int | None) -> int | None:
-    """The store's manager (the active one added first), else the first active owner."""
-    manager = session.execute(
-        select(Staff.id).where(Staff.role == "manager", Staff.is_active.is_(True),
-                               Staff.store_id == store_id).order_by(Staff.id)
-    ).scalar()  # fmt: skip
-    if manager is not None:
-        return int(manager)
-    owner = session.execute(
-        select(Staff.id).where(Staff.role == "owner", Staff.is_active.is_(True)).order_by(Staff.id)
-    ).scalar()
-    return None if owner is None else int(owner)

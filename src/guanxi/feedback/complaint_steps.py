@@ -14,31 +14,38 @@ is issued (``feedback.links``) and, when the shop's public URL is set and the cu
 address, a service message (not marketing: no consent needed, no weekly cap) carries it. The
 channel is the one the complaint came through when it is a message channel (WeChat, email),
 else SMS, else WeChat, else email: the first one the customer has an address on.
+
+Intake by link: ``issue_feedback_link`` gives staff a single-use public ``feedback`` link for
+a customer to paste into WeChat or an SMS; what the customer writes there opens a complaint
+(channel ``link``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.care import outbox
+from guanxi.care.tasks import store_managers
 from guanxi.care.templating import contexts
 from guanxi.domain.access import Permission, is_allowed
-from guanxi.errors import Conflict, InvalidInput, NotAllowed
+from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.feedback import links
 from guanxi.feedback.complaints import _check_staff, add_event, check_text, get_complaint
 from guanxi.loyalty import coupons, ledger
 from guanxi.services import audit
 from guanxi.services.staff import StaffMember
-from guanxi.storage.models import Complaint, ComplaintEvent
+from guanxi.storage.models import CareTask, Complaint, ComplaintEvent, Customer, Staff
 
 RECOVERY_ACTIONS = ("apology", "replacement", "refund", "coupon", "points")
 MAX_POINTS = 1_000_000
 _ACTIVE = ("open", "in_progress")
+ESCALATION_KEY_PREFIX = "complaint-escalation:"
 SATISFACTION_TEXT = (
     "{salutation}您好，感谢您的耐心。您反映的问题（编号 {id}）我们已处理完毕。"
     "请用一分钟告诉我们您是否满意：{url} —— {shop}"
@@ -116,6 +123,26 @@ def assign(session: Session, complaint_id: int, staff_id: int | None, *, actor_i
               note=None if staff_id is None else str(staff_id))  # fmt: skip
     _audit(session, audit.Action.COMPLAINT_UPDATED, row, actor_id, step="assigned",
            assignee_staff_id=staff_id)  # fmt: skip
+
+
+def escalation_task_key(complaint_id: int) -> str:
+    """The source key of the care task an automatic escalation gives the manager."""
+    return f"{ESCALATION_KEY_PREFIX}{complaint_id}"
+
+
+def escalation_targets(session: Session) -> Callable[[int | None], int | None]:
+    """Whom a complaint of a store is escalated to: the store's manager (the active one added
+    first), else the first active owner (None: nobody)."""
+    managers = store_managers(session)
+    owner = session.execute(
+        select(Staff.id).where(Staff.role == "owner", Staff.is_active.is_(True)).order_by(Staff.id)
+    ).scalar()
+    return lambda store_id: managers.get(store_id if store_id is not None else -1, owner)
+
+
+def escalation_target(session: Session, store_id: int | None) -> int | None:
+    """The one person a complaint of ``store_id`` is escalated to (see ``escalation_targets``)."""
+    return escalation_targets(session)(store_id)
 
 
 def escalate(session: Session, complaint_id: int, to_staff_id: int, *, actor_id: int | None,
@@ -196,12 +223,23 @@ def resolve(
     row.resolution_note = text
     detail = recovery.action if recovery.refund is None else f"refund {recovery.refund}"
     add_event(session, row.id, "resolved", at=now, actor_id=actor.id, note=f"{detail}: {text}")
+    _end_escalation_task(session, row.id)
     _audit(session, audit.Action.COMPLAINT_RESOLVED, row, actor.id, recovery=recovery.action,
            points=recovery.points or None, coupon_id=row.recovery_coupon_id,
            refund=None if recovery.refund is None else str(recovery.refund))  # fmt: skip
     token, channel, why = _close_loop(session, row, now=now, actor_id=actor.id,
                                       public_url=public_url, shop=shop)  # fmt: skip
     return Resolved(token, channel, why, code)
+
+
+def _end_escalation_task(session: Session, complaint_id: int) -> None:
+    """Cancel the escalation's open care task: the complaint no longer needs the manager."""
+    session.execute(
+        update(CareTask)
+        .where(CareTask.source_key == escalation_task_key(complaint_id), CareTask.status == "open")
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
 
 
 def _compensate(session: Session, row: Complaint, recovery: Recovery, *,
@@ -279,6 +317,22 @@ def _close_loop(session: Session, row: Complaint, *, now: datetime, actor_id: in
     return token, channel, None
 
 
+def issue_feedback_link(session: Session, customer_id: int, *, actor_id: int | None,
+                        now: datetime) -> str:  # fmt: skip
+    """A single-use public ``feedback`` link for the customer (their home store's), audited
+    without personal data; the token (``links.link_path("feedback", token)`` is its path)."""
+    home = session.execute(
+        select(Customer.home_store_id)
+        .where(Customer.id == customer_id, Customer.erased_at.is_(None))
+    ).one_or_none()  # fmt: skip
+    if home is None:
+        raise NotFound(f"customer {customer_id} does not exist")
+    token = links.issue_link(session, "feedback", customer_id, now=now, store_id=home[0])
+    audit.record(session, audit.Action.LINKS_ISSUED, actor_id=actor_id, target_type="customer",
+                 target_id=customer_id, detail={"purpose": "feedback", "count": 1})  # fmt: skip
+    return token
+
+
 def close(session: Session, complaint_id: int, *, actor_id: int | None, now: datetime,
           note: str | None = None) -> None:  # fmt: skip
     """Close a resolved complaint (nothing more to do)."""
@@ -288,6 +342,7 @@ def close(session: Session, complaint_id: int, *, actor_id: int | None, now: dat
     row.status = "closed"
     row.closed_at = now
     add_event(session, row.id, "closed", at=now, actor_id=actor_id, note=text)
+    _end_escalation_task(session, row.id)
     _audit(session, audit.Action.COMPLAINT_UPDATED, row, actor_id, step="closed")
 
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guanxi.club.events import zone_of
 from guanxi.config import Settings
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import InvalidInput, NotFound
@@ -35,7 +36,7 @@ from guanxi.feedback.sla import (
     policy_of,
 )
 from guanxi.services import audit
-from guanxi.storage.models import Complaint, ComplaintEvent, Customer, Staff, Store
+from guanxi.storage.models import Complaint, ComplaintEvent, Customer, Staff
 
 CATEGORIES = ("product", "service", "price", "delivery", "environment", "other")
 CATEGORY_LABELS: dict[str, str] = {
@@ -75,10 +76,7 @@ def check_text(field: str, text: str | None, *, required: bool) -> str | None:
 
 def store_zone(session: Session, store_id: int | None, policy: SlaPolicy) -> str:
     """The time zone whose weekends pause the clocks: the store's, else the policy's."""
-    if store_id is None:
-        return policy.timezone
-    zone = session.execute(select(Store.timezone).where(Store.id == store_id)).scalar()
-    return zone or policy.timezone
+    return policy.timezone if store_id is None else zone_of(session, store_id)
 
 
 def add_event(

@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.care import outbox, templating
-from guanxi.care.campaigns import Audience, audience_members
+from guanxi.care.campaigns import Audience, audience_members, check_audience
 from guanxi.errors import Conflict, InvalidInput, NotFound
 from guanxi.feedback.links import issue_links, link_path
 from guanxi.feedback.surveys import CHANNELS, INVITATION, dedupe_key, texts
 from guanxi.services import audit
 from guanxi.storage.db import Database
-from guanxi.storage.models import Customer, Message, Store, Survey
+from guanxi.storage.models import Customer, Message, Survey
 
 # --- sending -------------------------------------------------------------------------------------
 
@@ -50,17 +50,6 @@ class SendPlan:
         return {"survey_id": self.survey_id, "channel": self.channel, "audience": self.audience,
                 "recipients": len(self.recipients), "excluded": len(self.excluded),
                 "reasons": self.reasons, "already_sent": len(self.already)}  # fmt: skip
-
-
-def check_audience(session: Session, audience: Audience, scope: int | None) -> Audience:
-    """A manager's audience is their store's customers (a store they name must be theirs)."""
-    if scope is not None:
-        if audience.store_id not in (None, scope):
-            raise InvalidInput("store: you can only send to your own store's customers")
-        audience.store_id = scope
-    if audience.store_id is not None and session.get(Store, audience.store_id) is None:
-        raise InvalidInput(f"store: store {audience.store_id} does not exist")
-    return audience
 
 
 def plan_send(

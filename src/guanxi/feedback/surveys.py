@@ -36,8 +36,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from guanxi.care import outbox, tasks, templating
+from guanxi.club.events import zone_of
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import Conflict, InvalidInput, NotFound
+from guanxi.feedback.complaint_steps import message_channel
 from guanxi.feedback.links import LinkRefused, use_link
 from guanxi.loyalty import referrals
 from guanxi.loyalty.accrual import programme
@@ -48,7 +50,6 @@ from guanxi.storage.models import (
     Customer,
     PublicLink,
     Staff,
-    Store,
     Survey,
     SurveyAnswer,
     SurveyResponse,
@@ -423,7 +424,7 @@ def _invite_to_refer(
     code = referrals.code_in(session, customer.id)
     base = public_url.strip().rstrip("/")
     url = f"{base}{referrals.link_for(code)}" if base else None
-    channel = next((c for c in CHANNELS if outbox.address_of(session, customer.id, c)), None)
+    channel = message_channel(session, customer.id, "survey", now=now)
     queued = 0
     if url is not None and channel is not None:
         context = templating.contexts(session, [customer.id], locale=locale, now=now)
@@ -448,14 +449,13 @@ def _followup(
     now: datetime,
 ) -> None:
     store = customer.home_store_id if customer.home_store_id is not None else link_store
-    zone = session.execute(select(Store.timezone).where(Store.id == store)).scalar()
     owner = customer.owner_staff_id
     if owner is not None and not _active_staff(session, owner):
         owner = None
     assignee = owner if owner is not None else tasks.store_managers(session).get(store or -1)
     tasks.ensure_tasks(session, [{
         "kind": "followup", "customer_id": customer.id, "assignee_staff_id": assignee,
-        "store_id": store, "due_on": now.astimezone(ZoneInfo(zone or "Asia/Shanghai")).date(),
+        "store_id": store, "due_on": now.astimezone(ZoneInfo(zone_of(session, store))).date(),
         "title": DETRACTOR_TITLE.format(nps=response.nps),
         "detail": (response.comment or "")[:500] or None,
         "source_key": f"survey-detractor:{response.id}",

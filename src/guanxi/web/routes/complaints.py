@@ -5,6 +5,8 @@
   name or phone tail among those the viewer sees);
 * ``/complaints/{id}``: the timeline, the two SLA clocks and the actions (respond, note, assign,
   escalate, resolve with a recovery, close, reopen);
+* ``/complaints/feedback-link`` (POST, ``customer_id``): a single-use public feedback link for
+  a customer, shown as the URL to paste into WeChat or an SMS;
 * ``/complaints/report`` (``complaints.manage``): volume, SLA compliance, response times and
   the recovery rate.
 
@@ -26,10 +28,10 @@ from sqlalchemy import select
 from guanxi.domain.access import Permission, is_allowed
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from guanxi.feedback import complaint_steps as steps
+from guanxi.feedback import links
 from guanxi.feedback.complaint_lists import (
     Filters,
     check_in_scope,
-    escalation_target,
     find_row,
     list_complaints,
     staff_choices,
@@ -41,12 +43,13 @@ from guanxi.feedback.complaints import (
     CHANNELS,
     SEVERITIES,
     STATUSES,
+    get_complaint,
     open_complaint,
     sla_policy,
+    store_zone,
 )
-from guanxi.loyalty.coupons import list_campaigns
 from guanxi.services.customers import customer_in_scope, search_customers
-from guanxi.storage.models import Customer, Store
+from guanxi.storage.models import CouponCampaign, Customer
 from guanxi.web import labels
 from guanxi.web.access import requires
 from guanxi.web.context import Viewer, web_context
@@ -65,15 +68,6 @@ def _int(value: str) -> int | None:
         return int(value.strip())
     except ValueError:
         return None
-
-
-def _zone(request: Request, scope: int | None) -> str:
-    ctx = web_context(request)
-    if scope is None:
-        return ctx.settings.timezone
-    with ctx.db.read() as session:
-        found = session.execute(select(Store.timezone).where(Store.id == scope)).scalar()
-    return found or ctx.settings.timezone
 
 
 @router.get("/complaints", include_in_schema=False)
@@ -173,6 +167,31 @@ def add_complaint(
     return RedirectResponse(f"/complaints/{cid}", status_code=303)
 
 
+@router.post("/complaints/feedback-link", include_in_schema=False)
+def feedback_link(
+    request: Request,
+    customer_id: Annotated[str, Form()] = "",
+    viewer: Viewer = requires(Permission.CUSTOMERS_EDIT),
+) -> Response:
+    """Issue a single-use public feedback link for the customer; the page shows its URL to
+    paste into WeChat or an SMS (or its path, when the shop's public URL is not set)."""
+    assert viewer.signed_in is not None
+    ctx = web_context(request)
+    found = _int(customer_id)
+    if found is None:
+        raise NotFound("customer: choose the customer the link is for")
+    customer = _customer(request, found, _scope(viewer))
+    with ctx.db.write() as session:
+        token = steps.issue_feedback_link(session, customer.id, actor_id=viewer.signed_in.staff.id,
+                                          now=datetime.now(UTC))  # fmt: skip
+    path = links.link_path("feedback", token)
+    base = ctx.settings.public_url.strip().rstrip("/")
+    context = {"viewer": viewer, "L": labels, "customer": customer, "path": path,
+               "url": base + path if base else "",
+               "days": links.DEFAULT_DAYS["feedback"]}  # fmt: skip
+    return ctx.templates.TemplateResponse(request, "complaints/feedback_link.html", context)
+
+
 @router.get("/complaints/report", include_in_schema=False)
 def report_page(
     request: Request, viewer: Viewer = requires(Permission.COMPLAINTS_MANAGE)
@@ -180,9 +199,9 @@ def report_page(
     """Volume, SLA compliance, response times and recovery of the last 12 months."""
     ctx = web_context(request)
     scope = _scope(viewer)
-    zone = _zone(request, scope)
     now = datetime.now(UTC)
     with ctx.db.read() as session:
+        zone = store_zone(session, scope, sla_policy(ctx.settings))
         report = build_report(session, today=now.astimezone(ZoneInfo(zone)).date(), now=now,
                               zone=zone, scope=scope)  # fmt: skip
     context = {"viewer": viewer, "L": labels, "r": report, "categories": CATEGORIES}
@@ -194,14 +213,16 @@ def _detail(request: Request, viewer: Viewer, complaint_id: int, *, error: str =
     ctx = web_context(request)
     scope = _scope(viewer)
     assert viewer.signed_in is not None
+    manages = is_allowed(viewer.signed_in.staff.role, Permission.COMPLAINTS_MANAGE)
     with ctx.db.read() as session:
         row = find_row(session, complaint_id, scope=scope, now=datetime.now(UTC),
                        policy=sla_policy(ctx.settings))  # fmt: skip
         events = timeline(session, complaint_id)
         choices = staff_choices(session, row.store_id)
-    manages = is_allowed(viewer.signed_in.staff.role, Permission.COMPLAINTS_MANAGE)
-    campaigns = ([(c.campaign.id, c.campaign.name) for c in list_campaigns(ctx.db)
-                  if c.campaign.is_active] if manages else [])  # fmt: skip
+        campaigns = [(int(i), str(n)) for i, n in session.execute(
+            select(CouponCampaign.id, CouponCampaign.name)
+            .where(CouponCampaign.is_active.is_(True)).order_by(CouponCampaign.id)
+        )] if manages else []  # fmt: skip
     staff_names = dict(choices)
     context = {"viewer": viewer, "L": labels, "c": row, "events": events, "error": error,
                "staff": choices, "staff_names": staff_names, "manages": manages,
@@ -267,8 +288,8 @@ def escalate(request: Request, complaint_id: int, note: Annotated[str, Form()] =
     """Hand the complaint to the store's manager (the owner when there is none)."""
 
     def run(session: Any, who: Any, now: datetime) -> None:
-        row = check_in_scope(session, complaint_id, _scope(viewer))
-        target = escalation_target(session, row.store_id)
+        row = get_complaint(session, complaint_id)  # _step checked the scope
+        target = steps.escalation_target(session, row.store_id)
         if target is None:
             raise InvalidInput("nobody to escalate to: add a manager or an owner first")
         steps.escalate(session, complaint_id, target, actor_id=who.id, now=now, note=note)
