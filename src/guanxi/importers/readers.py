@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+ZIP_SUFFIXES = (".xlsx", ".xlsm", ".ods")  # workbooks that are zip archives of XML parts
 SAMPLE_BYTES = 64 * 1024
+MAX_UNPACKED = 512 * 1024 * 1024  # a workbook's parts, unpacked: more is a zip bomb or a CSV job
+MAX_CELL = 131_072  # characters in one cell, as the csv module's field limit
 DELIMITERS = (",", "\t", ";", "|")
 
 # Undecodable bytes decode to this lone surrogate, which no strict decoder ever produces, so a
@@ -73,12 +77,29 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    bomless = _utf16_without_bom(sample)
+    if bomless:
+        return bomless
     try:
         # final=False tolerates a multi-byte character cut at the end of the sample.
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
     except UnicodeDecodeError:
         return "gb18030"
     return "utf-8"
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 written without a BOM (some Windows tools): its ASCII characters (digits,
+    commas, line ends) show as a NUL byte at every other position; the other position holds
+    a NUL only now and then (a CJK character such as U+4E00)."""
+    if len(sample) < 4 or len(sample) % 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd > len(sample) // 6 and even * 10 < odd:
+        return "utf-16-le"
+    if even > len(sample) // 6 and odd * 10 < even:
+        return "utf-16-be"
+    return None
 
 
 def sha256_of(path: Path) -> str:
@@ -155,6 +176,11 @@ def sniff_delimiter(text: str, suffix: str = ".csv") -> str:
 def _checked_lines(lines: Iterable[str], path: Path, encoding: str) -> Iterator[str]:
     """Pass physical lines through, raising InvalidInput at the first undecodable one."""
     for number, line in enumerate(lines, 1):
+        if "\x00" in line:
+            raise InvalidInput(
+                f"{path.name} line {number} holds a NUL byte: it is not a {encoding} text file "
+                "(save it again as CSV UTF-8)"
+            )
         if _BAD_BYTES in line:
             other = "gb18030" if encoding.replace("_", "-").lower().startswith("utf") else "utf-8"
             raise InvalidInput(
@@ -188,6 +214,8 @@ def _header(cells: list[str]) -> list[str]:
 @contextmanager
 def _open_sheet(path: Path, sheet: str | None) -> Iterator[Table]:
     """Open one sheet of a spreadsheet through calamine."""
+    if path.suffix.lower() in ZIP_SUFFIXES:
+        _check_unpacked_size(path)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except (CalamineError, OSError) as error:
@@ -205,18 +233,43 @@ def _open_sheet(path: Path, sheet: str | None) -> Iterator[Table]:
             data = workbook.get_sheet_by_name(name)
         except CalamineError as error:
             raise InvalidInput(f"cannot read sheet {name!r} of {path.name}: {error}") from None
-        rows = _sheet_rows(data) if data.start is not None else iter(())
+        rows = _sheet_rows(data, path) if data.start is not None else iter(())
         first = next(rows, None)
         if first is None:
             raise InvalidInput(f"{path.name} (sheet {name!r}) has no header row")
         yield Table(_header(first[1]), None, rows, path, name)
 
 
-def _sheet_rows(sheet: CalamineSheet) -> Iterator[Row]:
-    """Yield (sheet row number, cells as text) for each non-empty row, lazily."""
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse a zip workbook whose parts unpack to more than MAX_UNPACKED bytes (a zip bomb
+    would otherwise be inflated into memory whole). A part that inflates beyond its declared
+    size is refused by calamine itself."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as error:
+        raise InvalidInput(f"cannot read {path.name} as a spreadsheet: {error}") from None
+    if unpacked > MAX_UNPACKED:
+        raise InvalidInput(
+            f"{path.name} unpacks to {unpacked // 2**20:,} MB, more than the "
+            f"{MAX_UNPACKED // 2**20} MB a workbook may hold: save it as CSV and import that"
+        )
+
+
+def _sheet_rows(sheet: CalamineSheet, path: Path) -> Iterator[Row]:
+    """Yield (sheet row number, cells as text) for each non-empty row, lazily; a cell over
+    MAX_CELL characters or with a NUL character is refused, as in a CSV file."""
     # iter_rows pads the rows above the used range, so enumerate gives sheet row numbers.
     for number, row in enumerate(sheet.iter_rows(), 1):
         cells = [value.strip() if type(value) is str else cell_text(value) for value in row]
+        for cell in cells:
+            if len(cell) > MAX_CELL:
+                raise InvalidInput(
+                    f"{path.name} row {number}: a cell holds {len(cell):,} characters, "
+                    f"more than {MAX_CELL:,}"
+                )
+            if "\x00" in cell:
+                raise InvalidInput(f"{path.name} row {number}: a cell holds a NUL character")
         if any(cells):
             yield number, cells
 

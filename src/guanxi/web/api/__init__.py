@@ -26,6 +26,11 @@ from guanxi.web.api.schemas import ErrorOut
 __all__ = ["install_api_errors", "router"]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "`bad_request`: a body that cannot be parsed (not JSON, not UTF-8); "
+        "`idempotency_key_invalid` or `idempotency_key_missing`.",
+    },
     401: {"model": ErrorOut, "description": "`unauthorized`: no token, or a bad or revoked one."},
     403: {"model": ErrorOut, "description": "`insufficient_scope` or `forbidden`."},
     404: {"model": ErrorOut, "description": "`not_found` (or outside the caller's store)."},

@@ -24,7 +24,15 @@ from guanxi.services.purchases import PurchaseView
 from guanxi.storage.db import Database
 from guanxi.web.api.auth import ApiCaller, api_requires
 from guanxi.web.api.loyalty import KEY_HEADER, REPLAYED, idempotency_key
-from guanxi.web.api.schemas import ApplicableCouponOut, ErrorOut, MoneyIn, MoneyOut, Strict
+from guanxi.web.api.schemas import (
+    ApplicableCouponOut,
+    ErrorOut,
+    IdIn,
+    IdPath,
+    MoneyIn,
+    MoneyOut,
+    Strict,
+)
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["coupons"])
@@ -40,8 +48,8 @@ class BasketLineIn(Strict):
 class BasketIn(Strict):
     """What is being bought; ``store_id`` defaults to the caller's store."""
 
-    customer_id: int | None = Field(None, description="The buyer, when known.")
-    store_id: int | None = None
+    customer_id: IdIn | None = Field(None, description="The buyer, when known.")
+    store_id: IdIn | None = None
     lines: list[BasketLineIn] = Field(min_length=1, max_length=500)
 
 
@@ -177,7 +185,7 @@ def redeem(
 
 @router.get("/customers/{customer_id}/coupons", response_model=list[CouponOut])
 def customer_coupons(
-    request: Request, customer_id: int, caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ)
+    request: Request, customer_id: IdPath, caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ)
 ) -> list[CouponOut]:
     """The customer's own coupons, newest first."""
     db = web_context(request).db

@@ -24,11 +24,14 @@ from guanxi.services.customers import (
 )
 from guanxi.web.api.auth import ApiCaller, api_requires
 from guanxi.web.api.schemas import (
+    MAX_ID,
+    NO_NUL,
     CustomerCreateIn,
     CustomerOut,
     CustomerPatchIn,
     CustomerRowOut,
     ErrorOut,
+    IdPath,
     PageOut,
     SpendOut,
 )
@@ -67,8 +70,10 @@ def _visible(request: Request, caller: ApiCaller, customer_id: int) -> None:
 @router.get("/customers", response_model=PageOut[CustomerRowOut])
 def search_or_list(
     request: Request,
-    q: str = Query("", max_length=100, description="Name, pinyin, phone or its last 4, code…"),
-    page: int = Query(1, ge=1),
+    q: str = Query(
+        "", max_length=100, pattern=NO_NUL, description="Name, pinyin, phone or its last 4, code…"
+    ),
+    page: int = Query(1, ge=1, le=MAX_ID),
     per_page: int = Query(50, ge=1, le=100),
     caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ),
 ) -> PageOut[CustomerRowOut]:
@@ -90,6 +95,12 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
         "model": ErrorOut,
         "description": "`conflict`: another customer has this phone, email or code "
         "(`customer_id` names it).",
+    }
+}
+NOT_CONFIGURED: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "`not_configured`: erasure needs GUANXI_ERASURE_SECRET on the server.",
     }
 }
 
@@ -125,17 +136,19 @@ def _home_store(caller: ApiCaller, wanted: int | None) -> int | None:
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
 def show(
-    request: Request, customer_id: int, caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ)
+    request: Request, customer_id: IdPath, caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ)
 ) -> CustomerOut:
     """One customer with spend figures; 404 for customers outside the caller's store."""
     _visible(request, caller, customer_id)
     return customer_out(caller, get_customer_detail(web_context(request).db, customer_id))
 
 
-@router.delete("/customers/{customer_id}", status_code=204, responses=CONFLICT)
+@router.delete(
+    "/customers/{customer_id}", status_code=204, responses={**CONFLICT, **NOT_CONFIGURED}
+)
 def erase(
     request: Request,
-    customer_id: int,
+    customer_id: IdPath,
     caller: ApiCaller = api_requires(Scope.CUSTOMERS_ERASE),
 ) -> Response:
     """Erase the customer's personal data on their request; purchases stay, anonymously."""
@@ -149,7 +162,7 @@ def erase(
 @router.patch("/customers/{customer_id}", response_model=CustomerOut, responses=CONFLICT)
 def change(
     request: Request,
-    customer_id: int,
+    customer_id: IdPath,
     body: CustomerPatchIn,
     caller: ApiCaller = api_requires(Scope.CUSTOMERS_WRITE),
 ) -> CustomerOut:

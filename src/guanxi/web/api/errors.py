@@ -32,8 +32,8 @@ from guanxi.web import errors
 from guanxi.web.api.auth import InsufficientScope, Unauthorized
 
 SOURCES = {"body", "query", "path", "header", "cookie"}
-HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
-              413: "too_large", 415: "unsupported_media_type"}  # fmt: skip
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+              406: "not_acceptable", 413: "too_large", 415: "unsupported_media_type"}  # fmt: skip
 
 
 class BadIdempotencyKey(InvalidInput):
@@ -82,7 +82,8 @@ async def handle_http(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     code = HTTP_CODES.get(exc.status_code, "error")
     where = f"{request.method} {request.url.path}"
-    body = error_body(code, f"{exc.detail}: {where} (the API's paths are listed at /api/docs)")
+    hint = " (the API's paths are listed at /api/docs)" if exc.status_code in (404, 405) else ""
+    body = error_body(code, f"{exc.detail}: {where}{hint}")
     return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
 
 

@@ -24,6 +24,7 @@ from guanxi.web.api.idempotency import REPLAYED as REPLAYED
 from guanxi.web.api.idempotency import idempotency_key as idempotency_key
 from guanxi.web.api.schemas import (
     ErrorOut,
+    IdPath,
     LotOut,
     PointsBalanceOut,
     PointsEntryOut,
@@ -78,7 +79,7 @@ def return_input(body: ReturnIn) -> ReturnInput:
 def record_a_return(
     request: Request,
     response: Response,
-    purchase_id: int,
+    purchase_id: IdPath,
     body: ReturnIn,
     caller: ApiCaller = api_requires(Scope.PURCHASES_WRITE),
 ) -> ReturnOut:
@@ -102,7 +103,7 @@ def _visible(request: Request, caller: ApiCaller, customer_id: int) -> None:
 @router.get("/customers/{customer_id}/points", response_model=PointsBalanceOut)
 def points(
     request: Request,
-    customer_id: int,
+    customer_id: IdPath,
     limit: int = Query(20, ge=1, le=100, description="How many of the newest entries."),
     caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ),
 ) -> PointsBalanceOut:
@@ -144,7 +145,7 @@ REDEEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 def redeem(
     request: Request,
     response: Response,
-    customer_id: int,
+    customer_id: IdPath,
     body: RedeemIn,
     key: str | None = Header(
         None,

@@ -23,7 +23,9 @@ from guanxi.services.purchases import (
 from guanxi.web.api.auth import ApiCaller, api_requires
 from guanxi.web.api.coupons import applicable_out
 from guanxi.web.api.schemas import (
+    MAX_ID,
     ErrorOut,
+    IdPath,
     PageOut,
     PointsOut,
     PurchaseIn,
@@ -125,11 +127,13 @@ def record(
 @router.get("/purchases", response_model=PageOut[PurchaseOut])
 def listing(
     request: Request,
-    customer_id: int | None = Query(None, description="Only this customer's purchases."),
+    customer_id: int | None = Query(
+        None, ge=1, le=MAX_ID, description="Only this customer's purchases."
+    ),
     since: datetime | None = Query(
         None, description="From this time on (ISO 8601; without offset: the shop's time zone)."
     ),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_ID),
     per_page: int = Query(50, ge=1, le=100),
     caller: ApiCaller = api_requires(Scope.PURCHASES_READ),
 ) -> PageOut[PurchaseOut]:
@@ -145,7 +149,7 @@ def listing(
 
 @router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
 def show(
-    request: Request, purchase_id: int, caller: ApiCaller = api_requires(Scope.PURCHASES_READ)
+    request: Request, purchase_id: IdPath, caller: ApiCaller = api_requires(Scope.PURCHASES_READ)
 ) -> PurchaseOut:
     """One purchase; 404 for purchases of other stores."""
     db = web_context(request).db

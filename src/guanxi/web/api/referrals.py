@@ -6,6 +6,8 @@ customer has none (409 ``conflict``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -16,6 +18,7 @@ from guanxi.services.api_tokens import Scope
 from guanxi.services.customers import customer_in_scope
 from guanxi.storage.models import Customer, ReferralReward
 from guanxi.web.api.auth import ApiCaller, api_requires
+from guanxi.web.api.schemas import ErrorOut, IdPath
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["referrals"])
@@ -33,9 +36,14 @@ class ReferralOut(BaseModel):
     rewarded_count: int
 
 
-@router.get("/customers/{customer_id}/referral", response_model=ReferralOut)
+ERASED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorOut, "description": "`conflict`: the customer was erased."}
+}
+
+
+@router.get("/customers/{customer_id}/referral", response_model=ReferralOut, responses=ERASED)
 def show_referral(
-    request: Request, customer_id: int, caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ)
+    request: Request, customer_id: IdPath, caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ)
 ) -> ReferralOut:
     """The customer's referral code (made now if new) and counts; 404 outside the caller's
     store, 409 for an erased customer."""

@@ -18,7 +18,7 @@ from guanxi.loyalty import rewards
 from guanxi.services.api_tokens import Scope
 from guanxi.web.api.auth import ApiCaller, api_requires
 from guanxi.web.api.loyalty import KEY_HEADER, REPLAYED, _visible, idempotency_key
-from guanxi.web.api.schemas import ErrorOut
+from guanxi.web.api.schemas import ErrorOut, IdPath
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["rewards"])
@@ -103,8 +103,8 @@ REDEEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 def redeem(
     request: Request,
     response: Response,
-    customer_id: int,
-    reward_id: int,
+    customer_id: IdPath,
+    reward_id: IdPath,
     key: str | None = Header(
         None,
         alias=KEY_HEADER,

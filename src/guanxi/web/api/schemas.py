@@ -12,6 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Path
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -32,6 +33,11 @@ from guanxi.importers.values import (
 )
 
 T = TypeVar("T")
+MAX_ID = 2**31 - 1  # the largest id an INTEGER key holds on PostgreSQL (and SQLite)
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+"""A row id in a URL: out of range is a 422, not a database overflow."""
+IdIn = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A row id in a body: out of range is a 422, not a database overflow."""
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
 
@@ -58,10 +64,31 @@ MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=2, exampl
 QuantityIn = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3, examples=["2"])]
 
 
+NO_NUL = r"^[^\x00]*$"  # a pattern for text parameters: PostgreSQL cannot store a NUL
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Strict(BaseModel):
-    """Unknown fields are errors: a typo ("phon") must not be dropped silently."""
+    """Unknown fields are errors: a typo ("phon") must not be dropped silently. Text with a
+    NUL character is refused (422) in every field: PostgreSQL cannot store one."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain a NUL character")
+        return value
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -148,7 +175,7 @@ class CustomerCreateIn(CustomerFieldsIn):
 
     name: str = Field(min_length=1, max_length=100, examples=["张三"])
     source: CustomerSource = CustomerSource.OTHER
-    home_store_id: int | None = Field(
+    home_store_id: IdIn | None = Field(
         None, description="Default: the token's store (owners: none unless given)."
     )
 
@@ -231,7 +258,7 @@ class PageOut(BaseModel, Generic[T]):
 class CustomerRefIn(Strict):
     """Who bought: an ``id``, or ``code``/``phone``/``email`` (an unknown one is created)."""
 
-    id: int | None = None
+    id: IdIn | None = None
     code: str | None = Field(None, max_length=64)
     phone: str | None = Field(None, max_length=40, examples=["13812345678"])
     email: str | None = Field(None, max_length=254)
@@ -278,7 +305,7 @@ class PurchaseIn(Strict):
         "payment_method": "wechat_pay", "is_promotion": False,
     }]})  # fmt: skip
 
-    store_id: int | None = None
+    store_id: IdIn | None = None
     store_code: str | None = Field(None, max_length=32)
     external_order_id: str = Field(min_length=1, max_length=64, examples=["POS1-20240105-0042"])
     customer: CustomerRefIn
@@ -401,7 +428,7 @@ class PurchaseOut(BaseModel):
 class ReturnLineIn(Strict):
     """One purchase line coming back; ``amount`` (the refund) defaults to its share."""
 
-    line_no: int = Field(ge=1, examples=[1])
+    line_no: int = Field(ge=1, le=MAX_ID, examples=[1])
     quantity: QuantityIn = Decimal(1)
     amount: MoneyIn | None = Field(
         None, description="The refund; default: the line's amount × quantity / bought."

@@ -22,7 +22,7 @@ from guanxi.services.api_tokens import Scope
 from guanxi.services.customers import customer_in_scope
 from guanxi.web.api.auth import ApiCaller, api_requires
 from guanxi.web.api.idempotency import KEY_HEADER, REPLAYED, idempotency_key
-from guanxi.web.api.schemas import ErrorOut, MoneyOut, Strict
+from guanxi.web.api.schemas import ErrorOut, IdPath, MoneyOut, Strict
 from guanxi.web.context import web_context
 
 router = APIRouter(tags=["stored value"])
@@ -138,7 +138,7 @@ def _posting_out(response: Response, customer_id: int, posted: sv.Posting) -> St
 @router.get("/customers/{customer_id}/stored-value", response_model=StoredValueOut)
 def card(
     request: Request,
-    customer_id: int,
+    customer_id: IdPath,
     limit: int = Query(20, ge=1, le=100, description="How many of the newest entries."),
     caller: ApiCaller = api_requires(Scope.CUSTOMERS_READ),
 ) -> StoredValueOut:
@@ -176,7 +176,7 @@ KEY = Header(
 def top_up(
     request: Request,
     response: Response,
-    customer_id: int,
+    customer_id: IdPath,
     body: TopUpIn,
     key: str | None = KEY,
     caller: ApiCaller = api_requires(Scope.STORED_VALUE_WRITE),
@@ -201,7 +201,7 @@ def top_up(
 def spend(
     request: Request,
     response: Response,
-    customer_id: int,
+    customer_id: IdPath,
     body: SpendIn,
     key: str | None = KEY,
     caller: ApiCaller = api_requires(Scope.STORED_VALUE_WRITE),
