@@ -28,7 +28,6 @@ raises ``IdempotencyConflict``. ``(coupon, order_ref)`` is unique: one order use
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import secrets
@@ -46,7 +45,7 @@ from guanxi.domain.access import Permission, is_allowed
 from guanxi.domain.staff import Role
 from guanxi.domain.text import gettext_noop
 from guanxi.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from guanxi.services import audit
+from guanxi.services import audit, spreadsheets
 from guanxi.services.segments import segment_member_ids
 from guanxi.services.staff import StaffMember
 from guanxi.storage.db import Database
@@ -459,7 +458,7 @@ def pool_csv(db: Database, actor: StaffMember, campaign_id: int) -> str:
     an export, since whoever holds the file can spend the codes)."""
     _owner(actor, "download coupon codes")
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheets.csv_writer(out)
     writer.writerow(["code", "uses", "uses_per_code", "status"])
     with db.write() as session:
         campaign = _campaign_row(session, campaign_id)

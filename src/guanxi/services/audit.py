@@ -27,6 +27,7 @@ class Action:
     ANNIVERSARY_DELETED = "anniversary.deleted"
     MEMBER_SINCE_CHANGED = "customer.member_since_changed"
     CUSTOMER_EXPORTED = "customer.exported"
+    CUSTOMERS_EXPORTED = "customers.exported"  # the customer list as a file (counts only)
     CUSTOMER_ERASED = "customer.erased"
     IMPORT = "import"
     STAFF_ADDED = "staff.added"

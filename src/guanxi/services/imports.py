@@ -9,7 +9,6 @@ member code, then phone, then email.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -25,6 +24,7 @@ from guanxi.domain.purchases import ImportKind
 from guanxi.domain.staff import Role
 from guanxi.importers.readers import Table, open_table, sha256_of
 from guanxi.importers.rows import CellError
+from guanxi.services import spreadsheets
 from guanxi.storage.models import ImportBatch, Staff, Store
 
 Progress = Callable[[int, int | None], None]
@@ -161,7 +161,7 @@ def write_rejects(path: Path, reasons: dict[int, str], options: ImportOptions) -
         open_table(path, encoding=options.encoding, sheet=options.sheet) as table,
         target.open("w", encoding="utf-8-sig", newline="") as out,
     ):
-        writer = csv.writer(out)
+        writer = spreadsheets.csv_writer(out)  # the file's own cells may start a formula
         writer.writerow(["line", *table.header, "reason"])
         for line, cells in table.rows:
             reason = reasons.get(line)
