@@ -16,11 +16,21 @@ message goes out in the quiet hours (shop time): it stays queued until the windo
 the CSV exports leave it queued too (the platform would send it at once).
 Every marketing email carries a signed unsubscribe link (body and List-Unsubscribe header);
 every marketing SMS ends with the opt-out text.
+
+Crashes and several senders (the at-most-once decision): a message is claimed by one committed
+``UPDATE … SET status='sending', sending_at=now WHERE status='queued'``, so of several sender
+processes exactly one takes it, and the channel is called only after that commit; ``sent`` is
+recorded after the channel returned. A sender killed between the two leaves the message
+``sending``: it may or may not have reached the customer, and a second marketing message is
+worse than a missing one, so it is never resent automatically. ``recover_stale`` marks it
+``unknown`` once it is older than any live send could be (``guanxi outbox send
+--stale-after``, 10 minutes by default), and staff requeue it after checking (``retry`` with
+``include_unknown``). The SMTP server's own log can settle such a case: the Message-ID holds
+``guanxi.<message id>``.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -37,7 +47,7 @@ from guanxi.care.channels import Channels, DeliveryFailed, Outgoing
 from guanxi.care.templating import UNSUBSCRIBE_PLACEHOLDER
 from guanxi.config import Settings, parse_quiet_hours
 from guanxi.errors import ConfigError, InvalidInput
-from guanxi.services import audit
+from guanxi.services import audit, spreadsheets
 from guanxi.storage.db import Database
 from guanxi.storage.models import Campaign, Consent, Customer, Message
 
@@ -311,6 +321,11 @@ def _claim(
         session.execute(
             select(Customer.id).where(Customer.id == message.customer_id).with_for_update()
         )
+        # A sender that held the lock may have claimed this very message meanwhile (read
+        # committed): look again, or its claim would count against the cap and be overwritten.
+        session.refresh(message)
+        if message.status != "queued":
+            return None
         reason = exclusions(session, [message.customer_id], message.channel, now=now,
                             is_marketing=message.is_marketing, policy=policy)  # fmt: skip
         if reason:
@@ -548,8 +563,10 @@ def export_csv(
 
     Consent, address and cap are checked first: the others are ``skipped``. In the quiet
     hours the marketing messages are held back (left queued, counted in ``held``): a platform
-    sends what it imports at once. Audited (counts only, no addresses). ``out`` is written
-    only here: write it to the user after this returns (the transaction has committed).
+    sends what it imports at once. Audited (counts only, no addresses). Cells go through
+    ``spreadsheets.csv_writer``: text that would start a formula gets a leading apostrophe.
+    ``out`` is written only here: write it to the user after this returns (the transaction
+    has committed).
     """
     if channel not in _EXPORT_HEADERS:
         raise InvalidInput(f"no CSV export for channel {channel!r}: use sms or wechat")
@@ -567,7 +584,7 @@ def export_csv(
             where.append(Message.is_marketing.is_(False))
         query = select(Message).where(*where).order_by(Message.not_before, Message.id)
         messages = list(session.execute(query.limit(limit)).scalars())
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = spreadsheets.csv_writer(out)  # a name like '=HYPERLINK(…)' stays text
         writer.writerow(_EXPORT_HEADERS[channel])
         exported, skipped = _write_rows(session, writer, messages, channel, now=now,
                                         policy=policy)  # fmt: skip

@@ -13,9 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from guanxi.config import Settings
 from guanxi.storage.db import Database
+from guanxi.storage.faults import storage_errors
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # an error stays one line
 
 
 @dataclass
@@ -27,10 +28,15 @@ class State:
     _db: Database | None = None
 
     def database(self) -> Database:
-        """Open the configured database, migrating it to the newest schema first."""
+        """Open the configured database, migrating it to the newest schema first.
+
+        A read-only database or a full disk is reported as one line (``StorageUnavailable``).
+        """
         if self._db is None:
-            self._db = Database.from_settings(self.settings)
-            self._db.migrate()
+            database = Database.from_settings(self.settings)
+            with storage_errors(database.url):
+                database.migrate()
+            self._db = database
         return self._db
 
 

@@ -12,6 +12,7 @@ from guanxi import __version__
 from guanxi.cli import (
     agenda,
     analytics,
+    backup,
     calendar,
     campaigns,
     clubs,
@@ -19,6 +20,7 @@ from guanxi.cli import (
     customers,
     daily,
     demo,
+    exports,
     imports,
     interests,
     loyalty,
@@ -94,6 +96,7 @@ def init_command(ctx: typer.Context) -> None:
 app.add_typer(imports.app, name="import")
 app.add_typer(customers.app, name="customers")
 app.add_typer(customers.customer_app, name="customer")
+app.add_typer(exports.app, name="export")
 app.add_typer(staff.app, name="staff")
 app.add_typer(tokens.app, name="token")
 app.add_typer(analytics.app, name="analytics")
@@ -112,6 +115,9 @@ app.command("daily")(daily.daily_command)
 app.command("interests")(interests.interests_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
+app.command("backup")(backup.backup_command)
+app.command("restore")(backup.restore_command)
+app.command("migrate-to-postgres")(backup.migrate_to_postgres_command)
 
 
 def run() -> None:

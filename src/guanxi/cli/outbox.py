@@ -22,7 +22,7 @@ from guanxi.errors import GuanxiError
 app = typer.Typer(help="The outbox (消息队列): send due messages, see their status.",
                   no_args_is_help=True)  # fmt: skip
 
-STALE_AFTER = timedelta(minutes=10)  # far longer than one message takes to send
+STALE_MINUTES = 10  # far longer than one message takes to send
 
 
 def _fail(error: GuanxiError) -> typer.Exit:
@@ -37,12 +37,24 @@ def send_command(
         int, typer.Option("--limit", min=1, help="Send at most this many messages.")
     ] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    stale_after: Annotated[
+        int,
+        typer.Option(
+            "--stale-after",
+            min=0,
+            metavar="MINUTES",
+            help="Mark messages 'sending' for longer than this 'unknown'.",
+        ),
+    ] = STALE_MINUTES,
 ) -> None:
     """Send the due messages of the configured channels (email, SMS and WeChat gateways).
 
     Consent, address and the weekly limit are checked again for each message; marketing
-    messages wait for the end of the quiet hours. Messages left 'sending' by a crash become
-    'unknown' first and are never resent. SMS and WeChat messages without a gateway
+    messages wait for the end of the quiet hours. Sending is at most once: a message is
+    marked 'sending' before it is handed over, so one left 'sending' by a crash (kill, power
+    cut) is never resent: after --stale-after minutes it becomes 'unknown' for review
+    (requeue it on /care/outbox once you know it did not arrive). Several senders may run at
+    once; none sends a message another one took. SMS and WeChat messages without a gateway
     (GUANXI_SMS_GATEWAY, GUANXI_WECHAT_GATEWAY) stay queued for the CSV exports
     (guanxi outbox export-sms, export-wechat).
 
@@ -53,13 +65,16 @@ def send_command(
     now = datetime.now(UTC)
     try:
         channels = channels_from_settings(st.settings)
-        recovered = outbox.recover_stale(db, now=now, older_than=STALE_AFTER)
+        recovered = outbox.recover_stale(db, now=now, older_than=timedelta(minutes=stale_after))
         report = outbox.send_due(db, now=now, channels=channels, limit=limit,
                                  policy=outbox.policy_from_settings(st.settings))  # fmt: skip
+        with db.read() as session:
+            still_sending = outbox.status_counts(session)["sending"]
     except GuanxiError as error:
         raise _fail(error) from error
     if as_json:
         console.print_json(json.dumps({**report.as_json(), "recovered_unknown": recovered,
+                                       "still_sending": still_sending,
                                        "channels": sorted(channels)}))  # fmt: skip
         return
     if not channels:
@@ -73,7 +88,13 @@ def send_command(
     for reason, count in sorted(report.skipped.items()):
         console.print(f"  skipped, {reason}: {count:,}", highlight=False)
     if recovered:
-        console.print(f"{recovered:,} messages interrupted while sending were marked unknown.",
+        console.print(f"{recovered:,} messages interrupted while sending were marked unknown: "
+                      "they are not resent; check them on /care/outbox.",
+                      highlight=False)  # fmt: skip
+    if still_sending:
+        console.print(f"{still_sending:,} messages are still 'sending' (another sender at "
+                      "work, or one interrupted less than --stale-after minutes ago): they are "
+                      "not resent; interrupted ones become unknown later.",
                       highlight=False)  # fmt: skip
 
 

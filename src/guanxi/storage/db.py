@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from guanxi.config import Settings
 from guanxi.errors import ConfigError
+from guanxi.storage.faults import storage_errors
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _IMMEDIATE = "guanxi_immediate"
@@ -79,13 +80,16 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; rolled back at the end."""
-        with self._reader() as session, session.begin():
+        with storage_errors(self.url), self._reader() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session for one use case: committed on success, rolled back on error."""
-        with self._writer() as session, session.begin():
+        """A session for one use case: committed on success, rolled back on error.
+
+        A read-only database or a full disk raises ``StorageUnavailable`` (storage/faults.py).
+        """
+        with storage_errors(self.url), self._writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
@@ -100,8 +104,20 @@ class Database:
         return cfg
 
     def migrate(self, revision: str = "head") -> None:
-        """Bring the schema up to ``revision`` (each migration runs in a transaction)."""
+        """Bring the schema up to ``revision`` in one transaction: all pending revisions or none.
+
+        See migrations/env.py: a crash or a failing revision leaves the database at the
+        revision it had, with its data.
+        """
         command.upgrade(self.alembic_config(), revision)
+
+    def migrate_within(self, connection: Connection, revision: str = "head") -> None:
+        """Upgrade PostgreSQL through ``connection``, inside the transaction the caller opened
+        (and commits or rolls back): schema and data of a transfer land together or not at all.
+        """
+        cfg = self.alembic_config()
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
