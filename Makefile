@@ -71,20 +71,25 @@ migrate: $(STAMP)  ## Create or upgrade the database named by GUANXI_DATABASE_UR
 docs: $(STAMP)  ## Regenerate docs/cli.md from the commands' --help
 	$(BIN)/python -m guanxi.cli.reference > docs/cli.md
 
-bench: $(STAMP)  ## Run the benchmarks at a quick size
-	$(BIN)/python bench/import_bench.py --lines 200000
-	$(BIN)/python bench/search_bench.py --customers 100000
-	$(BIN)/python bench/web_bench.py --customers 100000
-	$(BIN)/python bench/clv_bench.py --sizes 100000,1000000 --json bench/out/clv_bench.json
-	$(BIN)/python bench/scoring_bench.py --customers 20000
-	$(BIN)/python bench/purchase_statements.py
-	$(BIN)/python bench/pos_bench.py --seconds 10
-	$(BIN)/python bench/agenda_bench.py --customers 100000
-	$(BIN)/python bench/campaign_bench.py --customers 100000
+BENCH_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+STRESS_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-stress: $(STAMP)  ## Full-size benchmarks (1,000,000-line import, 100,000-customer scoring)
-	$(BIN)/python bench/import_bench.py --lines 1000000
-	$(BIN)/python bench/scoring_bench.py --customers 100000 --json bench/out/scoring_bench.json
+bench: $(STAMP)  ## Every benchmark, quick size, SQLite and PostgreSQL: writes bench/RESULTS.md
+	$(BIN)/python bench/run_all.py --quick $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
+
+# Full size (about an hour on 2 cores): the load, fault and fuzz tests at issue-8 size on both
+# databases, the load test and the 1,000,000-customer chain as bench records, then every
+# benchmark at full size into bench/RESULTS.md (which picks up the load and chain records).
+stress: $(STAMP) $(MO)  ## Full-size load, fault, fuzz and chain-scale runs, then full benchmarks
+	GUANXI_STRESS=1 GUANXI_TEST_POSTGRES_URL=$(STRESS_POSTGRES) $(BIN)/pytest \
+	  tests/stress tests/faults tests/fuzz tests/storage tests/services/test_customer_export.py
+	$(BIN)/python bench/load_bench.py --sqlite --clients 50 --seconds 60 --workers 4 \
+	  --json bench/out/load_bench_sqlite.json
+	$(BIN)/python bench/load_bench.py --db $(BENCH_POSTGRES) --clients 50 --seconds 60 \
+	  --workers 4 --json bench/out/load_bench_postgres.json
+	$(BIN)/python bench/chain_scale.py --db $(BENCH_POSTGRES) --customers 1000000 \
+	  --lines 20000000 --stores 50 --json bench/out/chain_scale.json
+	$(BIN)/python bench/run_all.py --full $(if $(BENCH_POSTGRES),--postgres $(BENCH_POSTGRES))
 
 clean:  ## Remove the virtual environment and caches
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

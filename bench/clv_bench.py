@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from benchrec import Figure, backend_of, record, write
 from guanxi.analytics import clv, simulate
 
 HERE = Path(__file__).resolve().parent
@@ -84,6 +86,22 @@ def ensure_venv() -> Path:
     return python
 
 
+def try_venv() -> tuple[Path | None, str | None]:
+    """The lifetimes venv's Python, or None and why it could not be made (say, offline).
+
+    A half-made venv is removed so the next run tries again; the caller reports the peer as
+    not measured rather than inventing a number.
+    """
+    try:
+        python = ensure_venv()
+        subprocess.run([str(python), "-c", "import lifetimes"], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        shutil.rmtree(VENV, ignore_errors=True)
+        why = f"exit {exc.returncode}" if isinstance(exc, subprocess.CalledProcessError) else exc
+        return None, f"lifetimes could not be installed: python3.11 venv + pip install ({why})"
+    return python, None
+
+
 def run_peer(python: Path, model: str, arrays: dict[str, Any], folder: Path) -> dict[str, Any]:
     path = folder / f"{model}-{arrays['frequency'].size}.npz"
     np.savez(path, **arrays)
@@ -111,7 +129,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    python = None if args.skip_lifetimes else ensure_venv()
+    python, why = (None, "--skip-lifetimes") if args.skip_lifetimes else try_venv()
     folder = Path(tempfile.mkdtemp(prefix="guanxi-clv-bench-"))
     rows: list[dict[str, Any]] = []
     gg = clv.GammaGammaFit.from_params(GG_PARAMS)
@@ -163,7 +181,7 @@ def main() -> None:
         f"numpy {np.__version__}, {platform.platform()}"
     )
     if python is None:
-        print("lifetimes: NOT MEASURED (--skip-lifetimes): ratios and peer targets are unknown")
+        print(f"lifetimes: NOT MEASURED ({why}): ratios and peer targets are unknown")
     head = f"{'model':<24}{'n':>10}{'guanxi s':>10}{'lifetimes s':>13}{'ratio':>9}  target"
     print(head)
     print("-" * (len(head) + 30))
@@ -184,10 +202,30 @@ def main() -> None:
             print(f"  guanxi    {fmt_params(row['guanxi_params'])}  LL={row['guanxi_ll']:.2f}")
             print(f"  lifetimes {fmt_params(row['lifetimes_params'])}")
     if args.json:
-        args.json.write_text(
-            json.dumps({"lifetimes_measured": python is not None, "rows": rows}, indent=2)
-        )
-        print(f"wrote {args.json}")
+        rec = record("clv_bench", "CLV model fitting (no database)", backend_of(None),
+                     {"sizes": sizes, "repeat": args.repeat}, figures(rows, why),
+                     notes=[] if why is None else [f"lifetimes not measured: {why}"])  # fmt: skip
+        rec["rows"] = rows
+        write(args.json, rec)
+
+
+def figures(rows: list[dict[str, Any]], why: str | None) -> list[Figure]:
+    """One figure per row: Guanxi's seconds next to lifetimes' on the same arrays."""
+    names = {"bgnbd": "BetaGeoFitter", "pareto_nbd": "ParetoNBDFitter"}
+    out = []
+    for row in rows:
+        peer = names.get(row["model"])
+        note = None
+        if peer is not None and row["lifetimes_s"] is None:
+            note = f"lifetimes not measured: {why}" if why else "lifetimes not run at this size"
+        met = {"yes": True, "no": False}.get(row["met"])
+        out.append(Figure(f"{row['model']} fit, n={row['n']:,}" if peer else
+                          f"{row['model']}, n={row['n']:,}", row["guanxi_s"], "s",
+                          peer=f"lifetimes 0.11.3 {peer}" if peer else None,
+                          peer_value=row["lifetimes_s"],
+                          target=None if row["target"].startswith("none") else row["target"],
+                          met=met, note=note))  # fmt: skip
+    return out
 
 
 def target(row: dict[str, Any]) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
     python bench/pos_bench.py [--db postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
                               [--clients 32] [--seconds 15] [--workers 4] [--sqlite]
+                              [--json out.json]
 
 Creates a private database (on the PostgreSQL server named by --db, dropped afterwards; or a
 SQLite file with --sqlite), 1,000 customers, a store and an API token, then starts
@@ -43,6 +44,7 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from benchrec import Figure, backend_of, record, write
 from guanxi.domain.staff import Role
 from guanxi.services.api_tokens import create_token
 from guanxi.services.staff import add_staff, make_hasher
@@ -188,6 +190,7 @@ def main() -> None:
     port = _free_port()
     server = None
     try:
+        backend = backend_of(url)
         token = prepare(url)
         server = subprocess.Popen(
             [sys.executable, "-m", "guanxi", "--db", url, "serve", "--port", str(port),
@@ -239,11 +242,36 @@ def main() -> None:
           f"{purchase['p99_ms']:.0f} ms at {args.clients} clients in a closed loop, "
           f"{paced['p99_ms']:.0f} ms at {rate:g} purchases/s (goal < 100 ms)")  # fmt: skip
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        figures = {"database": name, "peer": peer, "purchase": purchase, "keyed": keyed,
-                   "rate": rate, "paced_peer": paced_peer, "paced": paced, "ratio": ratio,
-                   "clients": args.clients, "workers": args.workers}  # fmt: skip
-        args.json.write_text(json.dumps(figures, indent=2))
+        detail = {"peer": peer, "purchase": purchase, "keyed": keyed, "rate": rate,
+                  "paced_peer": paced_peer, "paced": paced, "ratio": ratio}  # fmt: skip
+        params = {"clients": args.clients, "workers": args.workers, "seconds": args.seconds,
+                  "customers": CUSTOMERS, "open_loop_rate": rate}  # fmt: skip
+        rec = record("pos_bench", "POS purchase endpoint over HTTP (guanxi serve)", backend,
+                     params, figures(detail))  # fmt: skip
+        rec["detail"] = detail
+        write(args.json, rec)
+
+
+def figures(d: dict[str, Any]) -> list[Figure]:
+    """The purchase endpoint next to the trivial GET measured in the same run."""
+    peer, purchase, keyed, paced, paced_peer = (
+        d["peer"], d["purchase"], d["keyed"], d["paced"], d["paced_peer"])  # fmt: skip
+    errors = purchase["errors"] + keyed["errors"] + paced["errors"]
+    note = f"{errors} error answers: {purchase['error_codes']}" if errors else None
+    get = "GET /api/v1/customers/{id}"
+    return [
+        Figure("POST /api/v1/purchases, closed loop", purchase["per_s"], "req/s",
+               peer=get, peer_value=peer["per_s"], target=">= 40 % of the peer's throughput",
+               met=bool(peer["per_s"]) and purchase["per_s"] / peer["per_s"] >= 0.4, note=note),
+        Figure("the same with an Idempotency-Key", keyed["per_s"], "req/s", peer=get,
+               peer_value=peer["per_s"]),
+        Figure("POST /api/v1/purchases p99, closed loop", purchase["p99_ms"], "ms", peer=get,
+               peer_value=peer["p99_ms"], note=f"p50 {purchase['p50_ms']:.1f} ms"),
+        Figure(f"purchase + key p99 at {d['rate']:g}/s (open loop)", paced["p99_ms"], "ms",
+               peer=f"{get} at the same rate", peer_value=paced_peer["p99_ms"],
+               target="< 100 ms", met=paced["p99_ms"] < 100,
+               note=f"p50 {paced['p50_ms']:.1f} ms"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """SQL statements and time per POS purchase, at the service layer (no HTTP).
 
-    python bench/purchase_statements.py [--db URL] [--purchases 300]
+    python bench/purchase_statements.py [--db URL] [--purchases 300] [--json out.json]
 
 Records purchases with ``record_purchase`` (2 lines, an existing customer found by phone,
 points accrual under the default programme) in a fresh database (a SQLite file by default;
@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 
+from benchrec import Figure, backend_of, record, write
 from guanxi.services.purchases import CustomerRef, LineInput, PurchaseInput, record_purchase
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Store
@@ -43,7 +44,7 @@ def _purchase(db: Database, n: int) -> None:
     )  # fmt: skip
 
 
-def run(url: str, purchases: int) -> None:
+def run(url: str, purchases: int, json_path: Path | None = None) -> None:
     db = Database(url)
     db.migrate()
     with db.write() as s:
@@ -66,22 +67,31 @@ def run(url: str, purchases: int) -> None:
     for n in range(purchases):
         _purchase(db, 20_000 + n)
     per = (time.perf_counter() - started) / purchases * 1000
+    backend = backend_of(db.engine)
     db.dispose()
     print(f"{db.url.get_backend_name()}: {len(seen)} statements per purchase "
           f"(BEGIN, SAVEPOINT and RELEASE included):")  # fmt: skip
     for line in seen:
         print(f"  {line}")
     print(f"{per:.1f} ms per purchase at the service layer, one thread ({purchases} purchases)")
+    figures = [
+        Figure("SQL statements per purchase", len(seen), "statements",
+               note="BEGIN, SAVEPOINT and RELEASE included"),
+        Figure("record_purchase, one thread", per, "ms"),
+    ]  # fmt: skip
+    write(json_path, record("purchase_statements", "Purchase at the service layer", backend,
+                            {"purchases": purchases, "customers": CUSTOMERS}, figures))  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="a PostgreSQL server URL (default: a SQLite file)")
     parser.add_argument("--purchases", type=int, default=300)
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if not args.db:
         with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{Path(tmp) / 'bench.db'}", args.purchases)
+            run(f"sqlite:///{Path(tmp) / 'bench.db'}", args.purchases, args.json)
         return
     base = make_url(args.db)
     name = f"guanxi_bench_{uuid.uuid4().hex[:8]}"
@@ -89,7 +99,9 @@ def main() -> None:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        run(base.set(database=name).render_as_string(hide_password=False), args.purchases)
+        run(
+            base.set(database=name).render_as_string(hide_password=False), args.purchases, args.json
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
