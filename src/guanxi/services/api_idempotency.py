@@ -12,6 +12,9 @@ canonical form of the body):
   claim older than ``stale_after`` whose request never finished (a crashed worker) is taken
   over by the next retry; the operations behind the API are idempotent themselves (a purchase
   by store + receipt number, a ledger posting by its key), so running it again is safe.
+  A request that is still running renews its claim every ``HEARTBEAT`` (``touch``), so
+  ``stale_after`` can be short: a worker killed mid-request (``kill -9``, out of memory, a
+  power cut) blocks its client's retry for ``STALE_AFTER`` seconds, not for good.
 
 Responses that say nothing was done (5xx, 401, 403, 429) are not kept: the row is deleted so
 the client may retry with the same key. Rows are kept ``RETENTION`` (7 days) at least; after
@@ -35,7 +38,8 @@ from guanxi.storage.db import Database
 from guanxi.storage.models import ApiIdempotencyKey
 
 RETENTION = timedelta(days=7)
-STALE_AFTER = timedelta(seconds=60)
+HEARTBEAT = timedelta(seconds=3)  # a running request renews its claim this often
+STALE_AFTER = timedelta(seconds=10)  # a claim not renewed for this long: its worker died
 NOT_KEPT = frozenset({401, 403, 429})  # and every 5xx: the request did nothing
 
 
@@ -145,10 +149,25 @@ def complete(db: Database, row_id: int, response: Stored, *, now: datetime | Non
         )  # fmt: skip
 
 
-def release(db: Database, row_id: int) -> None:
-    """Forget a claim whose request did nothing (a server error), so a retry runs again."""
+def touch(db: Database, row_id: int, *, now: datetime | None = None) -> None:
+    """Renew the claim of a request that is still running (its worker is alive)."""
     with db.write() as session:
-        session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.id == row_id))
+        session.execute(
+            update(ApiIdempotencyKey)
+            .where(ApiIdempotencyKey.id == row_id, ApiIdempotencyKey.state == "in_flight")
+            .values(created_at=now or datetime.now(UTC))
+        )
+
+
+def release(db: Database, row_id: int) -> None:
+    """Forget a claim whose request did nothing (a server error), so a retry runs again. A
+    stored answer stays (a late release, retried after an outage, must not drop it)."""
+    with db.write() as session:
+        session.execute(
+            delete(ApiIdempotencyKey).where(
+                ApiIdempotencyKey.id == row_id, ApiIdempotencyKey.state == "in_flight"
+            )
+        )
 
 
 def purge(db: Database, *, now: datetime | None = None, keep: timedelta = RETENTION) -> int:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -31,6 +31,7 @@ from guanxi.web.routes import (
     counter,
     coupons,
     customers,
+    exports,
     imports,
     loyalty,
     occasions_page,
@@ -108,13 +109,14 @@ def create_app(
         app.mount("/vendor/htmx", StaticFiles(directory=vendor / "htmx.org" / "dist"), "htmx")
         app.mount("/vendor/chart", StaticFiles(directory=vendor / "chart.js" / "dist"), "chart")
     for router in (pages.router, auth.router, customers.router, imports.router, audit.router,
-                   staff.router, analytics.router, segments.router, loyalty.router,
+                   staff.router, analytics.router, segments.router, exports.router, loyalty.router,
                    rewards.router, coupons.router, stored_value.router, referrals.router,
                    counter.router, tiers.router, agenda.router, care.router,
                    occasions_page.router, campaigns.router, outbox.router,
                    complaints.router, public_links.router, surveys.router, clubs.router,
-                   service_plans.router, bonds.router, api.router):  # fmt: skip
-        app.include_router(router)
+                   service_plans.router, bonds.router):  # fmt: skip
+        app.include_router(router, dependencies=[Depends(errors.refuse_oversized_ids)])
+    app.include_router(api.router)
     errors.install(app)
     api.install_api_errors(app)
     app.add_middleware(IdempotencyMiddleware)

@@ -11,12 +11,23 @@ header runs as before (endpoints that must have one, such as a redemption, say s
 It is plain ASGI rather than a FastAPI dependency so that it wraps the whole request (the
 body is read once and handed on) and covers every write endpoint, including new ones, without
 each route having to remember it. Database calls run in the thread pool.
+
+Failures: while the request runs its claim is renewed every ``HEARTBEAT``, so a worker killed
+mid-request leaves a claim that the client's retry takes over after ``STALE_AFTER``. A
+database that is busy or unreachable when the key is claimed gives 503 ``unavailable`` with
+``Retry-After`` (nothing was done); when it fails only while storing or forgetting the
+response, the client still gets the response, and the worker keeps trying to store or forget
+it in the background for ``RETRY_BOOKKEEPING`` (a restarting PostgreSQL is back by then); if
+that fails too, the claim goes stale as above.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +37,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guanxi.services import api_idempotency as keys
 from guanxi.services.staff import token_digest
 from guanxi.web.api.errors import BadIdempotencyKey, error_body
+from guanxi.web.errors import database_failure
+
+log = logging.getLogger(__name__)
+RETRY_BOOKKEEPING = (30, 1.0)  # tries, seconds between them
+_pending: set[asyncio.Task[None]] = set()  # bookkeeping retried in the background
 
 KEY_HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -82,11 +98,20 @@ class IdempotencyMiddleware:
         db = scope["app"].state.guanxi.db
         request = f"{scope['method']} {scope['path']}"
         query = scope.get("query_string", b"").decode("latin-1")
-        claimed = await run_in_threadpool(
-            lambda: keys.claim(db, client=token_digest(token), key=key, request=request,
-                               fingerprint=keys.fingerprint(scope["method"], scope["path"],
-                                                            query, body))
-        )  # fmt: skip
+        try:
+            claimed = await run_in_threadpool(
+                lambda: keys.claim(db, client=token_digest(token), key=key, request=request,
+                                   fingerprint=keys.fingerprint(scope["method"], scope["path"],
+                                                                query, body))
+            )  # fmt: skip
+        except Exception as exc:  # the database is busy, away, read-only or full: nothing done
+            failure = database_failure(exc)
+            if failure is None:
+                raise
+            code, message, retry_after = failure
+            retry = [] if retry_after is None else [(b"retry-after", str(retry_after).encode())]
+            await _send_json(send, 503, error_body(code, message), extra_headers=retry)
+            return
         if claimed.outcome == "new":
             assert claimed.row_id is not None
             await self._run(scope, receive, send, body, db, claimed.row_id)
@@ -127,18 +152,54 @@ class IdempotencyMiddleware:
         async def capture(message: Message) -> None:
             captured.append(message)
 
+        beat = asyncio.create_task(_heartbeat(db, row_id))
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await run_in_threadpool(keys.release, db, row_id)
+            await _quietly(keys.release, db, row_id)
             raise
+        finally:
+            beat.cancel()
         stored = _stored(captured)
         if stored is not None and keys.keeps(stored.status_code):
-            await run_in_threadpool(keys.complete, db, row_id, stored)
+            await _quietly(lambda: keys.complete(db, row_id, stored))
         else:
-            await run_in_threadpool(keys.release, db, row_id)
+            await _quietly(keys.release, db, row_id)
         for message in captured:
             await send(message)
+
+
+async def _heartbeat(db: Any, row_id: int) -> None:
+    """Renew the claim while the request runs, so that only a dead worker's claim goes stale."""
+    while True:
+        await asyncio.sleep(keys.HEARTBEAT.total_seconds())
+        await _quietly(keys.touch, db, row_id, again=False)
+
+
+async def _quietly(work: Callable[..., None], *args: Any, again: bool = True) -> bool:
+    """Run a bookkeeping write; when the database is busy or unreachable, try it again in the
+    background (``again``) and go on: that never costs the client its answer."""
+    try:
+        await run_in_threadpool(work, *args)
+        return True
+    except Exception as exc:
+        if database_failure(exc) is None:
+            raise
+        if again:
+            log.warning("Idempotency-Key bookkeeping delayed: %s", exc.__class__.__name__)
+            task = asyncio.create_task(_later(work, *args))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+        return False
+
+
+async def _later(work: Callable[..., None], *args: Any) -> None:
+    tries, pause = RETRY_BOOKKEEPING
+    for _ in range(tries):
+        await asyncio.sleep(pause)
+        if await _quietly(work, *args, again=False):
+            return
+    log.warning("Idempotency-Key bookkeeping given up: the claim goes stale")
 
 
 def _bearer(value: str | None) -> str | None:
