@@ -253,7 +253,8 @@ def customer_occasions(
     if wanted is None or wanted:
         out += _anniversaries(session, where, wanted, solar, lunar)
         out += _first_purchases(session, where, wanted, days, solar,
-                                _zone(session, store_id, zone))  # fmt: skip
+                                _zone(session, store_id, zone),
+                                one_store=store_id is not None)  # fmt: skip
     out.sort(key=lambda o: (o.on, o.occasion, o.customer_id, o.label))
     return out
 
@@ -360,10 +361,14 @@ def _first_purchases(
     days: list[date],
     solar: dict[int, list[date]],
     zone: ZoneInfo,
+    *,
+    one_store: bool = False,
 ) -> list[CustomerOccasion]:
     """Customers whose first purchase (local date in ``zone``) has its anniversary in ``days``:
     the purchases of the same month/day of earlier years (an index range per year) that no
-    purchase of the customer came before, then their customers checked against ``where``."""
+    purchase of the customer came before, then their customers checked against ``where``.
+    For ``one_store`` the window's purchases (materialised on PostgreSQL) are joined to the
+    store's customers before that probe: a chain's day of purchases is mostly other stores'."""
     first = session.execute(select(func.min(Purchase.purchased_at))).scalar()
     if first is None:
         return []
@@ -383,12 +388,21 @@ def _first_purchases(
         ranges.append(and_(Purchase.purchased_at >= _utc(lo, zone),
                            Purchase.purchased_at < _utc(hi + timedelta(days=1), zone)))  # fmt: skip
     earlier = aliased(Purchase)
-    rows = session.execute(
-        select(Purchase.customer_id, Purchase.purchased_at)
-        .where(or_(*ranges),
-               ~exists().where(earlier.customer_id == Purchase.customer_id,
-                               earlier.purchased_at < Purchase.purchased_at))
-    ).all()  # fmt: skip
+    found = select(Purchase.customer_id, Purchase.purchased_at).where(or_(*ranges))
+    if one_store:  # the window's purchases first (an index range), then only the store's
+        window = found.cte("window").prefix_with("MATERIALIZED", dialect="postgresql")
+        found = (select(window.c.customer_id, window.c.purchased_at)
+                 .join(Customer, Customer.id == window.c.customer_id).where(*where))  # fmt: skip
+        is_first = ~exists().where(
+            earlier.customer_id == window.c.customer_id,
+            earlier.purchased_at < window.c.purchased_at,
+        )
+    else:
+        is_first = ~exists().where(
+            earlier.customer_id == Purchase.customer_id,
+            earlier.purchased_at < Purchase.purchased_at,
+        )
+    rows = session.execute(found.where(is_first)).all()
     if not rows:
         return []
     kept = _in_view(session, where, wanted, {cid for cid, _ in rows})
