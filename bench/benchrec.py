@@ -65,6 +65,23 @@ class Figure:
         }
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started, in MiB: VmHWM from /proc.
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's high-water mark across
+    fork and exec, so a benchmark started by a large process would report that one's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # not Linux: the best figure there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def backend_of(engine_or_url: Engine | str | None) -> dict[str, str]:
     """``{"name": "sqlite"|"postgresql"|"none", "version": ...}`` of the database measured.
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -50,7 +49,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchrec  # noqa: E402 - sibling bench modules
-from benchrec import Figure  # noqa: E402
+from benchrec import Figure, peak_rss_mib  # noqa: E402
 from chain_gen import AS_OF, STAFF_PER_STORE, generate  # noqa: E402
 from chain_pages import (  # noqa: E402
     customer_page,
@@ -113,7 +112,7 @@ def measure_scoring(db: Database) -> list[Figure]:
     start = time.perf_counter()
     report = run_scoring(db, ScoringOptions(as_of=AS_OF, refit=True))
     job_s = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib()
     start = time.perf_counter()
     with db.read() as session:
         rows = session.execute(text(

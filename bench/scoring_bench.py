@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchrec import Figure, backend_of, record, write  # noqa: E402
+from benchrec import Figure, backend_of, peak_rss_mib, record, write  # noqa: E402
 from clv_bench import try_venv  # noqa: E402 - bench scripts share the lifetimes venv
 from guanxi.services.demo import DEMO_END  # noqa: E402
 from guanxi.services.scoring import ScoringOptions, run_scoring  # noqa: E402
@@ -91,10 +90,6 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "load_seconds": load_s, "customers": len(s),
                   "bgnbd": {k: float(v) for k, v in bg.params_.items()}}))
 """
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
