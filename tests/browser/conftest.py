@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -33,12 +34,6 @@ FLAGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the served demo shop's SQLite file is (tests may add what they need to it)."""
@@ -51,7 +46,7 @@ def server(server_db: Path) -> Iterator[str]:
     db = server_db
     guanxi = [sys.executable, "-m", "guanxi", "--db", str(db)]
     subprocess.run([*guanxi, "demo", "--customers", "300"], check=True, stdout=subprocess.DEVNULL)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*guanxi, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

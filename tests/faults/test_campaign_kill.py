@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -41,6 +40,7 @@ from guanxi.care.channels import SmtpEmail
 from guanxi.storage.db import Database
 from guanxi.storage.models import AppSetting, Consent, Customer, Message
 from tests.faults.conftest import GUANXI, guanxi, integrity
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -80,12 +80,6 @@ class SlowMailbox:
     def per_address(self) -> Counter[str]:
         with self.lock:
             return Counter(address for address, _ in self.received)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

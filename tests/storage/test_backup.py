@@ -23,9 +23,9 @@ from guanxi.errors import Conflict, GuanxiError, InvalidInput
 from guanxi.storage.backup import backup, backup_kind, restore
 from guanxi.storage.db import Database
 from guanxi.storage.transfer import migrate_to_postgres
-from tests.storage.pg_scratch import scratch_database
 from tests.storage.purchase_writer import ORDER_PREFIX
 from tests.storage.shop_rows import all_rows, fill_first_revision, row_counts
+from tests.support import scratch_database
 
 runner = CliRunner()
 ROOT = Path(__file__).parents[2]

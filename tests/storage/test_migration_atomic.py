@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import text
 
 from guanxi.storage.db import Database
-from tests.storage.pg_scratch import scratch_database
 from tests.storage.shop_rows import fill_first_revision, row_counts
+from tests.support import scratch_database
 
 FIRST = "0001"
 # 0010 and 0015 rebuild tables (batch mode); 0016 is the last, killed before the commit.

@@ -15,8 +15,8 @@ from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, PointsBalance, PointsEntry
 from guanxi.storage.transfer import migrate_to_postgres
 from tests.factories import make_customer
-from tests.storage.pg_scratch import scratch_database
 from tests.storage.shop_rows import all_rows
+from tests.support import scratch_database
 
 pytestmark = pytest.mark.postgres
 runner = CliRunner()

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.stress.shop import free_port
+from tests.support import free_port
 
 
 def initdb_path() -> str | None:

@@ -11,27 +11,24 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 
-from guanxi.config import normalise_database_url
 from guanxi.domain.staff import Role
 from guanxi.loyalty import ledger
 from guanxi.services.api_tokens import create_token
 from guanxi.services.staff import add_staff, make_hasher
 from guanxi.storage.db import Database
 from guanxi.storage.models import Customer, Store
+from tests.support import free_port, scratch_database
 
 SCOPES = ("purchases:write", "points:redeem", "customers:read")
 STORE_CODE = "LOAD"
@@ -61,21 +58,11 @@ def sqlite_shop(folder: Path) -> Iterator[str]:
 @contextmanager
 def postgres_shop(admin_url: str) -> Iterator[str]:
     """A private, migrated database on the server of ``admin_url``; dropped afterwards."""
-    admin = make_url(normalise_database_url(admin_url))
-    name = f"guanxi_load_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(admin_url, prefix="guanxi_load") as url:
         database = Database(url)
         database.migrate()
         database.dispose()
         yield url
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def seed(url: str, customers: int, opening: int = OPENING) -> Shop:
@@ -102,12 +89,6 @@ def seed(url: str, customers: int, opening: int = OPENING) -> Shop:
         return Shop(url, token, STORE_CODE, tuple(sorted(ids)), opening)
     finally:
         db.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

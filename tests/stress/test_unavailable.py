@@ -19,7 +19,7 @@ from guanxi.services.staff import add_staff, make_hasher
 from guanxi.storage.db import Database
 from guanxi.storage.models import Store
 from guanxi.web.app import create_app
-from tests.stress.shop import free_port
+from tests.support import free_port
 
 HASHER = make_hasher(cheap=True)
 RECEIPT = {"store_code": "A", "external_order_id": "U-1", "customer": {"phone": "13812345678"},
