@@ -282,3 +282,26 @@ def test_dry_run_reports_everything_and_changes_nothing(db: Database, tmp_path: 
     assert not preview.committed and preview.reject_file is None
     assert (preview.inserted, preview.rejected, preview.created["customers"]) == (5, 0, 3)
     assert count(db, Purchase) == 0 and count(db, Customer) == 0
+
+
+def test_text_that_bulk_loading_treats_specially_is_stored_verbatim(
+    db: Database, tmp_path: Path
+) -> None:
+    """Names, order ids and SKUs go in by COPY on PostgreSQL: backslashes, a literal \\N
+    (COPY's NULL), quotes and commas must arrive as written, and an empty name stays empty."""
+    awkward = {"name": 'O\'Brien "小\\N" 王,五\\t', "order": "A\\N-1", "sku": 'T\\01,"x"'}
+    rows = [[awkward["order"], "2024-01-05 10:00", "13800001111", awkward["name"],
+             awkward["sku"], "龙井\\", "1", "10", "10", "旗舰店", "", ""]]  # fmt: skip
+    report = import_purchases(db, write_csv(tmp_path / "p.csv", HEADER, rows), options())
+    assert report.committed, report.errors
+    with db.read() as s:
+        customer = s.execute(
+            select(Customer).where(Customer.phone == "+8613800001111")
+        ).scalar_one()
+        purchase = s.execute(select(Purchase)).scalar_one()
+        product = s.execute(select(Product)).scalar_one()
+        assert customer.name == awkward["name"]
+        assert customer.email is None and customer.code is None  # NULLs stay NULL
+        assert purchase.external_order_id == awkward["order"]
+        assert purchase.staff_id is None
+        assert (product.sku, product.name) == (awkward["sku"], "龙井\\")

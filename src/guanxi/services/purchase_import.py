@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from guanxi.domain.names import name_keys
@@ -55,6 +55,11 @@ INSERT_LINES = RawInsert(
     "unit_price", "discount", "amount", "source_line",
 )  # fmt: skip
 
+_EXISTING_ORDERS = text(
+    "SELECT o.id FROM unnest(CAST(:ids AS text[])) AS o(id) CROSS JOIN LATERAL "
+    "(SELECT FROM purchase p WHERE p.store_id = :store AND p.external_order_id = o.id LIMIT 1) "
+    "AS hit"
+)
 REQUIRED = (
     ("order_id",),
     ("date",),
@@ -261,14 +266,8 @@ class _PurchaseWriter:
         for store_id, order_id in dict.fromkeys(k for k in keys if k not in self.orders):
             unseen.setdefault(store_id, []).append(order_id)
         for store_id, order_ids in unseen.items():
-            for i in range(0, len(order_ids), 500):
-                for (order_id,) in self.session.execute(
-                    select(Purchase.external_order_id).where(
-                        Purchase.store_id == store_id,
-                        Purchase.external_order_id.in_(order_ids[i : i + 500]),
-                    )
-                ):
-                    self.orders[(store_id, order_id)] = EXISTING
+            for order_id in self._existing_orders(store_id, order_ids):
+                self.orders[(store_id, order_id)] = EXISTING
         first: dict[OrderKey, PurchaseLineRow] = {}
         for row, key in zip(rows, keys, strict=True):
             if key not in self.orders:
@@ -282,6 +281,24 @@ class _PurchaseWriter:
         ])  # fmt: skip
         self.orders.update(zip(first, ids, strict=True))
         self._created("purchases", len(first))
+
+    def _existing_orders(self, store_id: int, order_ids: list[str]) -> Iterable[str]:
+        """Which of the store's order ids are already in the database.
+
+        PostgreSQL: one probe of the (store, order id) index per id. The table grows inside
+        this transaction without statistics, and a plain ``IN`` list was planned as a scan of
+        the store's whole history per chunk: 25 of 34 s of a 200,000-line import."""
+        if not self.ids.is_sqlite:
+            return self.session.scalars(_EXISTING_ORDERS, {"store": store_id, "ids": order_ids})
+        found: list[str] = []
+        for i in range(0, len(order_ids), 500):
+            found += self.session.scalars(
+                select(Purchase.external_order_id).where(
+                    Purchase.store_id == store_id,
+                    Purchase.external_order_id.in_(order_ids[i : i + 500]),
+                )
+            )
+        return found
 
     def _purchase_values(self, pid: int, key: OrderKey, row: PurchaseLineRow) -> tuple[object, ...]:
         staff_id = self.directory.staff_member(row.staff, key[0]) if row.staff else None

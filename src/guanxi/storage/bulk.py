@@ -2,14 +2,15 @@
 
 The ORM and typed Core inserts convert every value through Python type processors and, with
 RETURNING, SQLite inserts row by row. Imports of a million lines instead allocate primary keys
-in blocks and insert plain values with one ``executemany`` per chunk.
+in blocks and insert plain values with one ``executemany`` per chunk on SQLite, and one
+``COPY FROM STDIN`` per chunk on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.orm import Session
 
 
@@ -65,12 +66,28 @@ class RawInsert:
         if not rows:
             return
         conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            self._copy(conn, rows)
+            return
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         sql = (
             f"INSERT INTO {self.table.name} ({', '.join(self.names)}) "
             f"VALUES ({', '.join([mark] * len(self.names))})"
         )
         conn.exec_driver_sql(sql, rows)
+
+    def _copy(self, conn: Connection, rows: list[tuple[object, ...]]) -> None:
+        """PostgreSQL: ``COPY ... FROM STDIN`` on the session's own connection (in its
+        transaction), several times faster than a pipelined executemany; constraints,
+        foreign keys and triggers apply as for an INSERT."""
+        sql = f"COPY {self.table.name} ({', '.join(self.names)}) FROM STDIN"
+        import psycopg  # only PostgreSQL shops need it loaded
+
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection), "PostgreSQL is reached through psycopg"
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def stored_utc(is_sqlite: bool, naive_utc: datetime) -> str | datetime:
