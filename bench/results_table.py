@@ -185,7 +185,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"- {rec.get('bench')} ({_db(rec)}): not run by this command: read from "
         f"{rec['source']} (under bench/), written {rec.get('written_at', 'at an unknown time')}"
         for rec in results["records"]
-        if rec.get("source") and rec.get("status", "ok") == "ok"
+        if rec.get("source") not in (None, "run_all") and rec.get("status", "ok") == "ok"
     ]
     notes += [
         f"- {rec.get('bench')} ({_db(rec)}): {note}"
