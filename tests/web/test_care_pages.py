@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,8 +20,13 @@ from tests.web.conftest import Account
 
 Factory = Callable[[str], tuple[TestClient, str]]
 HX = {"HX-Request": "true"}
+
+
 # The pages use the clock, in the store's zone (the test stores are in Asia/Shanghai).
-TODAY = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+def today() -> date:
+    """The shop's date now (Asia/Shanghai), read when a test runs: a constant taken when the
+    module was imported went stale when a run crossed midnight in Shanghai (16:00 UTC)."""
+    return datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
 
 
 def soup(html: str) -> BeautifulSoup:
@@ -42,7 +47,7 @@ def shop(db: Database, accounts: dict[str, Account], stores: tuple[int, int]) ->
                     "customer_id": ours,
                     "store_id": a,
                     "assignee_staff_id": accounts["clerk"].id,
-                    "due_on": TODAY,
+                    "due_on": today(),
                     "title": "茶叶回访",
                     "detail": "问问龙井",
                     "source_key": "followup:1:1",
@@ -52,7 +57,7 @@ def shop(db: Database, accounts: dict[str, Account], stores: tuple[int, int]) ->
                     "customer_id": theirs,
                     "store_id": b,
                     "assignee_staff_id": accounts["clerk_b"].id,
-                    "due_on": TODAY,
+                    "due_on": today(),
                     "title": "B 回访",
                     "source_key": "followup:1:2",
                 },
@@ -185,7 +190,7 @@ def test_record_a_promise_from_the_customer_page(
     client_for: Factory, db: Database, accounts: dict[str, Account], shop: dict[str, int]
 ) -> None:
     client, csrf = client_for("clerk")
-    due = (TODAY + timedelta(days=10)).isoformat()
+    due = (today() + timedelta(days=10)).isoformat()
     response = client.post(
         f"/customers/{shop['ours']}/commitments",
         data={
@@ -239,7 +244,7 @@ def test_record_a_promise_from_the_customer_page(
 def test_promises_page_shows_the_store_and_rates_and_closes(
     client_for: Factory, db: Database, accounts: dict[str, Account], shop: dict[str, int]
 ) -> None:
-    past = TODAY - timedelta(days=3)
+    past = today() - timedelta(days=3)
     ours = make_commitment(
         db,
         customer_id=shop["ours"],
@@ -253,7 +258,7 @@ def test_promises_page_shows_the_store_and_rates_and_closes(
         db,
         customer_id=shop["ours"],
         promise="回电",
-        due_on=TODAY,
+        due_on=today(),
         owner_staff_id=accounts["clerk"].id,
         actor_id=accounts["clerk"].id,
         scope=None,
