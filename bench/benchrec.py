@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,23 +61,6 @@ class Figure:
             "met": self.met,
             "note": self.note,
         }
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory since it started, in MiB: VmHWM from /proc.
-
-    Not ``getrusage().ru_maxrss``: Linux carries the parent's high-water mark across
-    fork and exec, so a benchmark started by a large process would report that one's size."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource  # not Linux: the best figure there is
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def backend_of(engine_or_url: Engine | str | None) -> dict[str, str]:
@@ -135,25 +116,6 @@ def write(path: Path | None, rec: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rec, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
     print(f"wrote {path}")
-
-
-@contextmanager
-def scratch_postgres(server_url: str, prefix: str = "guanxi_bench") -> Iterator[str]:
-    """A fresh, empty database on the PostgreSQL server of ``server_url``; dropped afterwards.
-
-    Yields its URL (password kept) for ``Database`` or ``guanxi --db``.
-    """
-    base = make_url(server_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def is_postgres(url: str | None) -> bool:

@@ -48,8 +48,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+from tests.support import peak_rss_mib  # noqa: E402
+
 import benchrec  # noqa: E402 - sibling bench modules
-from benchrec import Figure, peak_rss_mib  # noqa: E402
+from benchrec import Figure  # noqa: E402
 from chain_gen import AS_OF, STAFF_PER_STORE, generate  # noqa: E402
 from chain_pages import (  # noqa: E402
     customer_page,

@@ -182,12 +182,6 @@ def markdown(results: dict[str, Any]) -> str:
               "|" + "---|" * len(HEADER)]  # fmt: skip
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows(results["records"])]
     notes = [
-        f"- {rec.get('bench')} ({_db(rec)}): not run by this command: read from "
-        f"{rec['source']} (under bench/), written {rec.get('written_at', 'at an unknown time')}"
-        for rec in results["records"]
-        if rec.get("source") not in (None, "run_all") and rec.get("status", "ok") == "ok"
-    ]
-    notes += [
         f"- {rec.get('bench')} ({_db(rec)}): {note}"
         for rec in results["records"]
         for note in rec.get("notes") or []

@@ -34,7 +34,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchrec import FORMAT, scratch_postgres  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # tests.support
+from tests.support import scratch_database  # noqa: E402
+
+from benchrec import FORMAT  # noqa: E402
 from results_table import describe_machine, markdown  # noqa: E402
 
 OUT = HERE / "out"
@@ -143,7 +146,7 @@ def run_bench(bench: Bench, size: str, postgres: str | None, pg_error: str | Non
         records.append(run_one(bench, "postgresql", [*args, "--db", postgres], timeout))
     else:
         try:
-            with scratch_postgres(postgres) as url:
+            with scratch_database(postgres, prefix="guanxi_bench") as url:
                 records.append(run_one(bench, "postgresql", [*args, "--db", url], timeout))
         except SQLAlchemyError as exc:  # the server went away: record it, run the rest
             error = f"scratch database: {_tail(str(exc))}"
@@ -178,6 +181,9 @@ def external_records() -> list[dict[str, Any]]:
                     continue
                 rec.setdefault("status", "ok")
                 rec["source"] = source
+                written = rec.get("written_at", "at an unknown time")
+                rec["notes"] = [f"not run by this command: read from {source} (under bench/), "
+                                f"written {written}", *(rec.get("notes") or [])]  # fmt: skip
                 out.append(rec)
     return out
 

@@ -35,7 +35,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchrec import Figure, backend_of, peak_rss_mib, record, write  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+from tests.support import peak_rss_mib  # noqa: E402
+
+from benchrec import Figure, backend_of, record, write  # noqa: E402
 from clv_bench import try_venv  # noqa: E402 - bench scripts share the lifetimes venv
 from guanxi.services.demo import DEMO_END  # noqa: E402
 from guanxi.services.scoring import ScoringOptions, run_scoring  # noqa: E402

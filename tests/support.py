@@ -1,4 +1,6 @@
-"""Small things several test packages need: a free TCP port, a private PostgreSQL database."""
+"""Small things several test packages and the benchmarks need: a free TCP port, a private
+PostgreSQL database, this process's peak memory. (Benchmarks put the repository root on
+``sys.path`` to import it.)"""
 
 from __future__ import annotations
 
@@ -18,6 +20,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started, in MiB: VmHWM from /proc.
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's high-water mark across fork and
+    exec, so a child started by a large process (pytest, a benchmark runner) would report that
+    one's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # not Linux: the best figure there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager

@@ -132,6 +132,10 @@ def test_other_helpers_records_are_picked_up(
     assert found == {("load_bench-sqlite.json", "ok"), ("chain_scale.json", "ok"),
                      ("chain_scale.json", "unreadable"),
                      ("chain_broken.json", "unreadable")}  # fmt: skip
+    for rec in run_all.external_records():  # the table says where each came from, and when
+        if rec["status"] == "ok":
+            assert rec["notes"][0] == (f"not run by this command: read from {rec['source']} "
+                                       f"(under bench/), written {good['written_at']}")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -15,14 +15,7 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 
 from guanxi.cli.main import run
-
-
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from tests.support import peak_rss_mib
 
 
 def main(database: str, files: list[str]) -> None:
@@ -37,7 +30,7 @@ def main(database: str, files: list[str]) -> None:
             except SystemExit as done:
                 code = done.code
         results[path] = [code, captured.getvalue()]
-    print(json.dumps({"results": results, "peak_mb": _peak_rss_mb()}))
+    print(json.dumps({"results": results, "peak_mb": peak_rss_mib()}))
 
 
 if __name__ == "__main__":
